@@ -6,6 +6,7 @@ temporary directory and fails when the committed files are stale.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,14 @@ def proto_files(proto_root: Path = PROTO_ROOT) -> list[Path]:
     return sorted(p.relative_to(proto_root) for p in (proto_root / PACKAGE_DIR).glob("*.proto"))
 
 
+def _mypy_grpc_plugin() -> str:
+    beside = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    found = str(beside) if beside.exists() else shutil.which("protoc-gen-mypy_grpc")
+    if not found:
+        raise RuntimeError("protoc-gen-mypy_grpc not found: install the dev extras (mypy-protobuf)")
+    return found
+
+
 def generate(out_dir: Path, proto_root: Path = PROTO_ROOT) -> list[Path]:
     """Compile every proto into ``out_dir`` (``out_dir/conveyor/v1/...``).
 
@@ -43,6 +52,8 @@ def generate(out_dir: Path, proto_root: Path = PROTO_ROOT) -> list[Path]:
         raise RuntimeError(f"no .proto files under {proto_root / PACKAGE_DIR}")
     # grpc_tools ships google/protobuf/*.proto (timestamp, ...) next to its module.
     bundled = resources.files("grpc_tools") / "_proto"
+    # mypy-protobuf types the gRPC stubs/servicers (protoc's --pyi_out covers messages only).
+    plugin = _mypy_grpc_plugin()
     args = [
         "grpc_tools.protoc",
         f"-I{proto_root}",
@@ -50,6 +61,8 @@ def generate(out_dir: Path, proto_root: Path = PROTO_ROOT) -> list[Path]:
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin}",
+        f"--mypy_grpc_out={out_dir}",
         *(str(s) for s in sources),
     ]
     code = protoc.main(args)
