@@ -65,9 +65,17 @@ _BUILD_MOVES: dict[BuildStatus, frozenset[BuildStatus]] = {
 
 _JOB_MOVES: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset(
-        {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SKIPPED, JobStatus.CANCELLED}
+        {
+            JobStatus.QUEUED,
+            JobStatus.RUNNING,
+            JobStatus.SKIPPED,
+            JobStatus.CANCELLED,
+            JobStatus.FAILED,  # it could not even start (bad template, crash)
+        }
     ),
-    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.SKIPPED}),
+    JobStatus.QUEUED: frozenset(
+        {JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.SKIPPED, JobStatus.FAILED}
+    ),
     JobStatus.RUNNING: frozenset(
         {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
     ),
