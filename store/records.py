@@ -41,6 +41,7 @@ class BuildRecord:
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    cancel_requested: bool = False  # CancelBuild reached the database; the owner stops it
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,24 @@ class LogLine:
     job_id: int  # JobRecord.id
     number: int  # 1-based, contiguous per job row
     text: str  # without the trailing newline
+
+
+@dataclass(frozen=True)
+class JobInit:
+    """A job row to create: one per (job key, attempt) of a build."""
+
+    key: str  # unique within the build, e.g. "test (3.12, linux)"
+    job_id: str  # the workflow's jobs.<id>
+    name: str
+    needs: tuple[str, ...] = ()
+    matrix: Mapping[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class LogChunkInit:
+    """Consecutive log lines of one job row, numbered first_line, first_line+1, ..."""
+
+    job_row_id: int  # JobRecord.id
+    first_line: int  # 1-based
+    lines: tuple[str, ...]  # each without its newline
