@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from conveyor.v1 import common_pb2 as conveyor_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63onveyor/v1/executor.proto\x12\x0b\x63onveyor.v1\x1a\x18\x63onveyor/v1/common.proto\"\xd9\x01\n\x12\x43reateBuildRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x03\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\x0b\n\x03sha\x18\x03 \x01(\t\x12;\n\x06inputs\x18\x04 \x03(\x0b\x32+.conveyor.v1.CreateBuildRequest.InputsEntry\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x14\n\x0ctriggered_by\x18\x06 \x01(\t\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"I\n\x13\x43reateBuildResponse\x12!\n\x05\x62uild\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Build\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"-\n\x08\x42uildJob\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"E\n\x07\x43ontrol\x12\x30\n\x0c\x63\x61ncel_build\x18\x01 \x01(\x0b\x32\x18.conveyor.v1.CancelBuildH\x00\x42\x08\n\x06\x61\x63tion\"\x1f\n\x0b\x43\x61ncelBuild\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x32\x63\n\x0f\x45xecutorService\x12P\n\x0b\x43reateBuild\x12\x1f.conveyor.v1.CreateBuildRequest\x1a .conveyor.v1.CreateBuildResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63onveyor/v1/executor.proto\x12\x0b\x63onveyor.v1\x1a\x18\x63onveyor/v1/common.proto\"\xd9\x01\n\x12\x43reateBuildRequest\x12\x13\n\x0bpipeline_id\x18\x01 \x01(\x03\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\x0b\n\x03sha\x18\x03 \x01(\t\x12;\n\x06inputs\x18\x04 \x03(\x0b\x32+.conveyor.v1.CreateBuildRequest.InputsEntry\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x14\n\x0ctriggered_by\x18\x06 \x01(\t\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\\\n\x13\x43reateBuildResponse\x12!\n\x05\x62uild\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Build\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x11\n\tpublished\x18\x03 \x01(\x08\"-\n\x08\x42uildJob\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"E\n\x07\x43ontrol\x12\x30\n\x0c\x63\x61ncel_build\x18\x01 \x01(\x0b\x32\x18.conveyor.v1.CancelBuildH\x00\x42\x08\n\x06\x61\x63tion\"\x1f\n\x0b\x43\x61ncelBuild\x12\x10\n\x08\x62uild_id\x18\x01 \x01(\x03\x32\x63\n\x0f\x45xecutorService\x12P\n\x0b\x43reateBuild\x12\x1f.conveyor.v1.CreateBuildRequest\x1a .conveyor.v1.CreateBuildResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,13 +39,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEBUILDREQUEST_INPUTSENTRY']._serialized_start=242
   _globals['_CREATEBUILDREQUEST_INPUTSENTRY']._serialized_end=287
   _globals['_CREATEBUILDRESPONSE']._serialized_start=289
-  _globals['_CREATEBUILDRESPONSE']._serialized_end=362
-  _globals['_BUILDJOB']._serialized_start=364
-  _globals['_BUILDJOB']._serialized_end=409
-  _globals['_CONTROL']._serialized_start=411
-  _globals['_CONTROL']._serialized_end=480
-  _globals['_CANCELBUILD']._serialized_start=482
-  _globals['_CANCELBUILD']._serialized_end=513
-  _globals['_EXECUTORSERVICE']._serialized_start=515
-  _globals['_EXECUTORSERVICE']._serialized_end=614
+  _globals['_CREATEBUILDRESPONSE']._serialized_end=381
+  _globals['_BUILDJOB']._serialized_start=383
+  _globals['_BUILDJOB']._serialized_end=428
+  _globals['_CONTROL']._serialized_start=430
+  _globals['_CONTROL']._serialized_end=499
+  _globals['_CANCELBUILD']._serialized_start=501
+  _globals['_CANCELBUILD']._serialized_end=532
+  _globals['_EXECUTORSERVICE']._serialized_start=534
+  _globals['_EXECUTORSERVICE']._serialized_end=633
 # @@protoc_insertion_point(module_scope)

@@ -31,12 +31,14 @@ class CreateBuildRequest(_message.Message):
     def __init__(self, pipeline_id: _Optional[int] = ..., ref: _Optional[str] = ..., sha: _Optional[str] = ..., inputs: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., triggered_by: _Optional[str] = ...) -> None: ...
 
 class CreateBuildResponse(_message.Message):
-    __slots__ = ("build", "created")
+    __slots__ = ("build", "created", "published")
     BUILD_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     build: _common_pb2.Build
     created: bool
-    def __init__(self, build: _Optional[_Union[_common_pb2.Build, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+    published: bool
+    def __init__(self, build: _Optional[_Union[_common_pb2.Build, _Mapping]] = ..., created: _Optional[bool] = ..., published: _Optional[bool] = ...) -> None: ...
 
 class BuildJob(_message.Message):
     __slots__ = ("build_id", "attempt")

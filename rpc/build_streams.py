@@ -1,0 +1,137 @@
+"""The two server streams: a build's logs (StreamBuildLogs) and its state (WatchBuild).
+
+Both wake on the in-process change feed and fall back to polling every ``poll``
+seconds, so they also follow builds that an executor in another process is running.
+The database is the only source of what is sent: a wake-up is just a hint to look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import store
+import workflow
+from conveyor.v1 import common_pb2, pipeline_pb2
+from rpc import convert
+from rpc.build_view import fingerprint, latest_jobs, load_build
+from rpc.ports import ChangeFeedApi, StoreApi
+from store.records import BuildRecord, JobRecord, LogLine
+from workflow.errors import WorkflowInvalid
+
+LOG_BATCH = 1000  # lines per StreamBuildLogsResponse
+POLL_SECONDS = 0.25
+
+IsActive = Callable[[], bool]
+
+
+def stream_logs(
+    db: StoreApi,
+    feed: ChangeFeedApi,
+    request: pipeline_pb2.StreamBuildLogsRequest,
+    is_active: IsActive,
+    poll: float = POLL_SECONDS,
+) -> Iterator[pipeline_pb2.StreamBuildLogsResponse]:
+    """Log lines of one job (``job_key``) or of every job (latest attempt of each key).
+
+    Lines come in order per job, from ``from_line``, without gaps or duplicates. With
+    ``follow`` the stream ends once the build (or the named job) is finished and every
+    line written before that was sent, or when the client goes away.
+    """
+    build_id = request.build_id
+    since = feed.version(build_id)  # before the first read, so no change is missed
+    start = max(request.from_line, 1)
+    next_line: dict[int, int] = {}
+    key_checked = False
+    while is_active():
+        # State first, lines second: whatever was written before the build finished
+        # is in the database by the time we see it finished.
+        build = db.get_build(build_id)
+        jobs = latest_jobs(db.list_jobs(build_id))
+        if request.job_key:
+            jobs = [j for j in jobs if j.key == request.job_key]
+            if not jobs and not key_checked:
+                _check_job_key(db, build, request.job_key)
+                key_checked = True
+        finished = build.status.terminal or (
+            bool(request.job_key) and bool(jobs) and jobs[0].status.terminal
+        )
+        for job in jobs:
+            position = next_line.setdefault(job.id, start)
+            for batch in _drain(db, job, position, allow_gaps=finished):
+                next_line[job.id] = batch[-1].number + 1
+                yield pipeline_pb2.StreamBuildLogsResponse(
+                    lines=[convert.log_line(line, job.key) for line in batch]
+                )
+        if not request.follow or finished:
+            return
+        since = feed.wait(build_id, since, timeout=poll)
+
+
+def _drain(
+    db: StoreApi, job: JobRecord, position: int, *, allow_gaps: bool
+) -> Iterator[list[LogLine]]:
+    while True:
+        lines = db.read_logs([job.id], from_line=position, limit=LOG_BATCH)
+        batch = _in_order(lines, position, allow_gaps)
+        if not batch:
+            return
+        yield batch
+        position = batch[-1].number + 1
+        if len(lines) < LOG_BATCH:
+            return
+
+
+def _in_order(lines: Sequence[LogLine], position: int, allow_gaps: bool) -> list[LogLine]:
+    """Lines from ``position`` on; stops before a gap unless the job can no longer fill it."""
+    taken: list[LogLine] = []
+    expected = position
+    for line in sorted(lines, key=lambda line: line.number):
+        if line.number < expected:
+            continue  # already sent
+        if line.number > expected and not allow_gaps:
+            break  # a batch still being written: wait for it rather than skip it
+        taken.append(line)
+        expected = line.number + 1
+    return taken
+
+
+def _check_job_key(db: StoreApi, build: BuildRecord, key: str) -> None:
+    """Raise NotFound unless ``key`` is (or will be) a job of the build."""
+    keys: list[str] = []
+    if not build.status.terminal:
+        try:
+            plan = workflow.load(db.get_snapshot(build.id), inputs=dict(build.inputs))
+            keys = [j.key for j in plan.jobs]
+        except WorkflowInvalid:
+            keys = []
+        if key in keys:
+            return
+    known = keys or [j.key for j in latest_jobs(db.list_jobs(build.id))]
+    listing = ", ".join(repr(k) for k in known) or "none yet"
+    raise store.NotFound(f"build {build.id} has no job {key!r} (jobs: {listing})")
+
+
+def watch_build(
+    db: StoreApi,
+    feed: ChangeFeedApi,
+    build_id: int,
+    is_active: IsActive,
+    poll: float = POLL_SECONDS,
+) -> Iterator[pipeline_pb2.WatchBuildResponse]:
+    """The whole build now, then again after each change; ends after a terminal one."""
+    since = feed.version(build_id)
+    last: bytes | None = None
+    while is_active():
+        build = load_build(db, build_id)
+        mark = fingerprint(build)
+        if mark != last:
+            last = mark
+            yield pipeline_pb2.WatchBuildResponse(build=build)
+        if _terminal(build):
+            return
+        since = feed.wait(build_id, since, timeout=poll)
+
+
+def _terminal(build: common_pb2.Build) -> bool:
+    status = convert.build_status_from_proto(build.status)
+    return status is not None and status.terminal
