@@ -20,6 +20,11 @@ Expression = str  # an expression without the ${{ }} wrapper (as in `if:`)
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
+
+def _empty() -> Mapping[str, Any]:
+    return EMPTY
+
+
 DEFAULT_JOB_TIMEOUT_MINUTES = 360.0
 DEFAULT_SHELL = "bash"
 
@@ -51,9 +56,9 @@ class StepSpec:
     id: str | None = None
     run: Template | None = None  # the script; None only for `uses: actions/checkout`
     uses: str | None = None  # only actions/checkout@... is accepted
-    with_: Mapping[str, Template] = EMPTY
+    with_: Mapping[str, Template] = field(default_factory=_empty)
     shell: str | None = None  # None: the job/workflow default, else bash
-    env: Mapping[str, Template] = EMPTY
+    env: Mapping[str, Template] = field(default_factory=_empty)
     if_: Expression | None = None  # None means success()
     working_directory: Template | None = None
     continue_on_error: bool | Expression = False
@@ -67,19 +72,19 @@ class JobSpec:
     name: Template  # display name
     needs: tuple[str, ...] = ()  # keys of expanded jobs this one waits for
     needs_ids: tuple[str, ...] = ()  # the job ids as written (the `needs` context keys)
-    matrix: Mapping[str, Any] = EMPTY  # this combination's values ({} when no matrix)
+    matrix: Mapping[str, Any] = field(default_factory=_empty)  # this combination's values ({} when no matrix)
     if_: Expression | None = None  # None means success()
     runs_on: Any = None  # str or list of labels, possibly with templates
     image: Template | None = None  # container image (`container` or `container.image`)
-    container_env: Mapping[str, Template] = EMPTY
-    env: Mapping[str, Template] = EMPTY  # job env (workflow env is in Plan.env)
+    container_env: Mapping[str, Template] = field(default_factory=_empty)
+    env: Mapping[str, Template] = field(default_factory=_empty)  # job env (workflow env is in Plan.env)
     defaults_shell: str | None = None
     defaults_working_directory: str | None = None
     timeout_minutes: float = DEFAULT_JOB_TIMEOUT_MINUTES
     continue_on_error: bool | Expression = False
     resources: Resources = field(default_factory=Resources)
     steps: tuple[StepSpec, ...] = ()
-    outputs: Mapping[str, Template] = EMPTY
+    outputs: Mapping[str, Template] = field(default_factory=_empty)
     # strategy: the group is every expanded job with the same job_id
     fail_fast: bool = True
     max_parallel: int | None = None
@@ -91,8 +96,8 @@ class JobSpec:
 class Plan:
     name: str
     jobs: tuple[JobSpec, ...]  # in a topological order
-    env: Mapping[str, Template] = EMPTY
-    inputs: Mapping[str, InputSpec] = EMPTY
+    env: Mapping[str, Template] = field(default_factory=_empty)
+    inputs: Mapping[str, InputSpec] = field(default_factory=_empty)
     defaults_shell: str | None = None
     defaults_working_directory: str | None = None
 
