@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-import store
 import workflow
 from conveyor.v1 import common_pb2, pipeline_pb2
 from rpc import convert
 from rpc.build_view import fingerprint, latest_jobs, load_build
 from rpc.ports import ChangeFeedApi, StoreApi
+from store.errors import NotFound
 from store.records import BuildRecord, JobRecord, LogLine
 from workflow.errors import WorkflowInvalid
 
@@ -108,7 +108,7 @@ def _check_job_key(db: StoreApi, build: BuildRecord, key: str) -> None:
             return
     known = keys or [j.key for j in latest_jobs(db.list_jobs(build.id))]
     listing = ", ".join(repr(k) for k in known) or "none yet"
-    raise store.NotFound(f"build {build.id} has no job {key!r} (jobs: {listing})")
+    raise NotFound(f"build {build.id} has no job {key!r} (jobs: {listing})")
 
 
 def watch_build(

@@ -17,9 +17,9 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-import store
 from broker.base import BrokerError
 from rpc import errors
+from store.errors import Conflict, NotFound, StoreUnavailable
 from workflow.errors import WorkflowInvalid
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,13 @@ _DOWNSTREAM_UNAVAILABLE = frozenset(
 )
 
 _SIMPLE: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
-    (store.NotFound, grpc.StatusCode.NOT_FOUND),
-    (store.Conflict, grpc.StatusCode.ALREADY_EXISTS),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
-    (store.StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
     (BrokerError, grpc.StatusCode.UNAVAILABLE),
 )
 
