@@ -71,16 +71,18 @@ def _literal(value: object) -> str:
             return "NaN"
         if number == 0 and math.copysign(1.0, number) < 0:
             return "-0"
-        # repr() round-trips exactly; the lexer reads every spelling it produces.
-        return repr(number) if math.isfinite(number) else format_number(number)
+        # GitHub's spelling when it is exact, else repr(), which always round-trips.
+        short = format_number(number)
+        return short if not math.isfinite(number) or float(short) == number else repr(number)
     return "'" + str(value).replace("'", "''") + "'"
 
 
 def unparse(node: Node) -> str:
-    """Expression text that parses back to an equivalent tree (fully parenthesised
-    where precedence could matter)."""
+    """Expression text that parses back to an equivalent tree, with parentheses only
+    where precedence needs them (so a long flat chain stays flat and within the
+    parser's depth limit)."""
     # Post-order with an explicit stack: (node, visited) pairs, results on `out`.
-    out: list[str] = []
+    out: list[tuple[str, int]] = []
     stack: list[tuple[Node, bool]] = [(node, False)]
     while stack:
         current, visited = stack.pop()
@@ -91,29 +93,41 @@ def unparse(node: Node) -> str:
             continue
         parts = [out.pop() for _ in children][::-1] if children else []
         out.append(_render(current, parts))
-    return out[0]
+    return out[0][0]
 
 
 _POSTFIX_OK = (NamedValue, Call, Property, Index, Star)
+_ATOM = 6
+_LEVEL = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4}
 
 
-def _render(node: Node, parts: list[str]) -> str:
+def _wrap(part: tuple[str, int], minimum: int) -> str:
+    text, level = part
+    return text if level >= minimum else f"({text})"
+
+
+def _render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
+    """The text of ``node`` and its precedence level (higher binds tighter)."""
     if isinstance(node, Literal):
-        return _literal(node.value)
+        return _literal(node.value), _ATOM
     if isinstance(node, NamedValue):
-        return node.name
+        # Keywords are case-sensitive and names are not: 'TRUE' is the context 'true'.
+        name = node.name.upper() if node.name in ("true", "false", "null") else node.name
+        return name, _ATOM
     if isinstance(node, Property | Index | Star):
         # Member access may follow a name, a call or another access without parentheses.
-        obj = parts[0] if isinstance(node.obj, _POSTFIX_OK) else f"({parts[0]})"
+        obj = parts[0][0] if isinstance(node.obj, _POSTFIX_OK) else f"({parts[0][0]})"
         if isinstance(node, Star):
-            return f"{obj}.*"
+            return f"{obj}.*", _ATOM
         if isinstance(node, Index):
-            return f"{obj}[{parts[1]}]"
+            return f"{obj}[{parts[1][0]}]", _ATOM
         if is_identifier(node.name):
-            return f"{obj}.{node.name}"
-        return f"{obj}[{_literal(node.name)}]"
+            return f"{obj}.{node.name}", _ATOM
+        return f"{obj}[{_literal(node.name)}]", _ATOM
     if isinstance(node, Not):
-        return f"!({parts[0]})"
+        return "!" + _wrap(parts[0], 5), 5
     if isinstance(node, Compare | Logical):
-        return f"({parts[0]}) {node.op} ({parts[1]})"
-    return f"{node.name}({', '.join(parts)})"
+        level = _LEVEL[node.op]
+        # Left-associative: the right operand needs parentheses at the same level.
+        return f"{_wrap(parts[0], level)} {node.op} {_wrap(parts[1], level + 1)}", level
+    return f"{node.name}({', '.join(p[0] for p in parts)})", _ATOM
