@@ -1,0 +1,67 @@
+"""Workflow files: parse, validate and plan a GitHub Actions style workflow.
+
+Pure: no I/O beyond the text given, no threads, no database or network.
+
+    plan = load(text, inputs={"target": "prod"})
+    for error in validate(text): print(error.format("ci.yaml"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workflow.diagnostics import Errors
+from workflow.errors import WorkflowError, WorkflowInvalid
+from workflow.inputs import resolve_inputs
+from workflow.model import Plan
+from workflow.plan import Planner, check_cycles
+from workflow.validate import read_workflow
+from workflow.yamlsafe import YamlLimitError, load_document
+
+__all__ = ["Plan", "WorkflowError", "WorkflowInvalid", "load", "resolve_inputs", "validate"]
+
+
+def load(
+    text: str | bytes,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    github: Mapping[str, Any] | None = None,
+) -> Plan:
+    """The plan of a workflow file; raises WorkflowInvalid with every error found.
+
+    ``inputs`` (already resolved, see :func:`resolve_inputs`) and ``github`` are the
+    values known when the build starts: matrices may use them, and templates that use
+    only them and ``matrix``/``strategy`` are substituted. When omitted, matrices are
+    planned with the inputs' defaults and those templates are left for run time.
+    """
+    plan, errors = _plan(text, inputs, github)
+    if plan is None:
+        raise WorkflowInvalid(errors)
+    return plan
+
+
+def validate(text: str | bytes) -> list[WorkflowError]:
+    """Every error of a workflow file, sorted by position; empty when it is valid."""
+    return _plan(text, None, None)[1]
+
+
+def _plan(
+    text: str | bytes, inputs: Mapping[str, Any] | None, github: Mapping[str, Any] | None
+) -> tuple[Plan | None, list[WorkflowError]]:
+    try:
+        document = load_document(text)
+    except YamlLimitError as exc:
+        return None, [WorkflowError(exc.line, exc.column, "", exc.message)]
+    source = text if isinstance(text, str) else text.decode("utf-8")
+    errors = Errors(source)
+    for problem in document.problems:
+        errors.add((problem.line, problem.column), problem.path, problem.message)
+    definition = read_workflow(document.root, errors)
+    check_cycles(definition, errors)
+    if errors:
+        return None, errors.final()
+    plan = Planner(definition, errors, inputs, github).plan()
+    if plan is None or errors:
+        return None, errors.final() or [WorkflowError(0, 0, "", "invalid workflow")]
+    return plan, []
