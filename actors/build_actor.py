@@ -1,0 +1,261 @@
+"""BuildActor: one build — claims it, expands the DAG, runs its jobs, finishes it.
+
+The scheduling rules live in the pure ``BuildScheduler``; this actor carries out its
+decisions (spawn JobActors, record skipped/cancelled jobs) and feeds it events.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+import store
+import workflow
+from actors.base import ConveyorActor, tell_safely
+from actors.build_state import (
+    Action,
+    BuildScheduler,
+    CancelRunning,
+    FinishUnstarted,
+    Outcome,
+    StartJob,
+)
+from actors.contexts import BuildContext, job_if_contexts
+from actors.job_actor import JobActor
+from actors.job_actor import StartJob as StartJobMessage
+from actors.messages import (
+    BuildFinished,
+    CancelJob,
+    CancelRequested,
+    JobFinished,
+    JobPersisted,
+    SlotGranted,
+    StartBuild,
+)
+from actors.services import Services
+from actors.slots import JobSlots
+from store.records import BuildRecord, JobInit, JobRecord
+from workflow.errors import WorkflowInvalid
+from workflow.model import JobSpec
+from workflow.states import BuildStatus, JobStatus
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 30.0
+
+
+class BuildActor(ConveyorActor):
+    kind = "BuildActor"
+
+    def __init__(
+        self,
+        build_id: int,
+        *,
+        parent: pykka.ActorRef[Any],
+        services: Services,
+        slots: JobSlots,
+        lease_s: float = LEASE_S,
+    ) -> None:
+        super().__init__(f"build/{build_id}")
+        self.build_id = build_id
+        self.parent = parent
+        self.services = services
+        self.slots = slots
+        self.lease_s = lease_s
+        self.scheduler: BuildScheduler | None = None
+        self.context: BuildContext | None = None
+        self.rows: dict[str, JobRecord] = {}
+        self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
+        self.waiting_slot: set[str] = set()
+        self.finished = False
+        self.state = "claiming"
+
+    # -- messages --------------------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, StartBuild):
+            self._start(message)
+        elif isinstance(message, JobFinished):
+            self._job_finished(message)
+        elif isinstance(message, JobPersisted):
+            self.jobs.pop(message.key, None)
+            self._maybe_finish()
+        elif isinstance(message, SlotGranted):
+            if message.key in self.waiting_slot:
+                self.waiting_slot.discard(message.key)
+                self._spawn(message.key)
+            else:  # withdrawn meanwhile: pass it on
+                self.slots.release(self.key, message.key)
+        elif isinstance(message, CancelRequested):
+            if self.scheduler is not None:
+                self._apply(self.scheduler.cancel(message.reason))
+                self._maybe_finish()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _start(self, message: StartBuild) -> None:
+        build = store.claim_build(self.build_id, self.services.owner, self.lease_s)
+        # The lease in the database now covers the build: never hold the message for
+        # the build's whole duration (RabbitMQ's consumer timeout).
+        if message.delivery is not None:
+            message.delivery.ack()
+        if build is None:
+            self.state = "not ours"
+            self._stop_with(BuildStatus.RUNNING, "claimed elsewhere or already finished")
+            return
+        self.state = "planning"
+        try:
+            self._plan(build)
+        except WorkflowInvalid as exc:
+            errors = "; ".join(e.format("workflow") for e in exc.errors[:5])
+            self._finish_build(BuildStatus.ERROR, f"invalid workflow snapshot: {errors}")
+            return
+        self.state = "running"
+        self._apply(self._scheduler().next_actions())
+        self._maybe_finish()
+
+    def _plan(self, build: BuildRecord) -> None:
+        yaml_text = store.get_snapshot(self.build_id)
+        declared = workflow.load(yaml_text)
+        inputs = workflow.resolve_inputs(declared, {k: str(v) for k, v in build.inputs.items()})
+        self.context = BuildContext(
+            build_id=build.id,
+            number=build.number,
+            attempt=build.attempt,
+            pipeline=build.pipeline_name,
+            ref=build.ref,
+            sha=build.sha,
+            triggered_by=build.triggered_by,
+            inputs=inputs,
+        )
+        plan = workflow.load(yaml_text, inputs=inputs, github=self.context.github())
+        context = self.context
+        self.scheduler = BuildScheduler(
+            plan, lambda job, needs: job_if_contexts(context, job, needs)
+        )
+        rows = store.create_jobs(
+            self.build_id,
+            [
+                JobInit(
+                    key=job.key, job_id=job.job_id, name=job.name, needs=job.needs,
+                    matrix=dict(job.matrix), attempt=build.attempt,
+                )
+                for job in plan.jobs
+            ],
+        )
+        self.rows = {row.key: row for row in rows}
+        # A takeover after a crash keeps every job that already finished.
+        for row in rows:
+            if row.status.terminal:
+                self.scheduler.restore(row.key, Outcome(row.status, row.reason, dict(row.outputs)))
+
+    def _scheduler(self) -> BuildScheduler:
+        assert self.scheduler is not None
+        return self.scheduler
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, StartJob):
+                if self.slots.request(self.actor_ref, self.key, action.key):
+                    self._spawn(action.key)
+                else:
+                    self.waiting_slot.add(action.key)
+                    self._update(action.key, JobStatus.QUEUED,
+                                 f"waiting for a free job slot ({self.slots.limit} in use)")
+            elif isinstance(action, FinishUnstarted):
+                self._update(action.key, action.status, action.reason, finished=True)
+            elif isinstance(action, CancelRunning):
+                if action.key in self.waiting_slot:
+                    self.waiting_slot.discard(action.key)
+                    self.slots.release(self.key, action.key)
+                    self._update(action.key, JobStatus.CANCELLED, action.reason, finished=True)
+                    self._apply(self._scheduler().job_finished(
+                        action.key, Outcome(JobStatus.CANCELLED, action.reason)))
+                elif action.key in self.jobs:
+                    tell_safely(self.jobs[action.key], CancelJob(action.reason))
+
+    def _spawn(self, key: str) -> None:
+        scheduler = self._scheduler()
+        assert self.context is not None
+        job = scheduler.plan.job(key)
+        row = self.rows[key]
+        ref = JobActor.start(
+            build=self.context,
+            plan=scheduler.plan,
+            job=job,
+            job_row_id=row.id,
+            attempt=row.attempt,
+            parent=self.actor_ref,
+            services=self.services,
+        )
+        self.jobs[key] = ref
+        self.counters["jobs_started"] += 1
+        ref.tell(StartJobMessage(scheduler.needs_context(job)))
+
+    def _job_finished(self, message: JobFinished) -> None:
+        self.slots.release(self.key, message.key)
+        scheduler = self._scheduler()
+        job: JobSpec = scheduler.plan.job(message.key)
+        status = JobStatus(message.status)
+        continue_on_error = status == JobStatus.FAILED and _continues(job, scheduler)
+        outcome = Outcome(status, message.reason, message.outputs, continue_on_error)
+        self.counters[f"jobs_{status.value.lower()}"] += 1
+        self._apply(scheduler.job_finished(message.key, outcome))
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        scheduler = self.scheduler
+        if scheduler is None or self.finished or self.jobs or not scheduler.done:
+            return
+        status, reason = scheduler.build_outcome()
+        self._finish_build(status, reason)
+
+    def _finish_build(self, status: BuildStatus, reason: str) -> None:
+        store.finish_build(self.build_id, status, reason)
+        self.services.feed.publish(self.build_id)
+        self._stop_with(status, reason)
+
+    def _stop_with(self, status: BuildStatus, reason: str) -> None:
+        self.finished = True
+        self.state = status.value
+        self.slots.release_owner(self.key)
+        tell_safely(self.parent, BuildFinished(self.build_id, status.value, reason))
+        self.stop()
+
+    def _update(self, key: str, status: JobStatus, reason: str, finished: bool = False) -> None:
+        store.update_job(self.rows[key].id, status=status, reason=reason, finished=finished)
+        self.services.feed.publish(self.build_id)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().on_failure(exception_type, exception_value, traceback)
+        reason = f"internal error: {exception_value!r}"
+        for ref in self.jobs.values():
+            tell_safely(ref, CancelJob(reason))
+        try:
+            store.finish_build(self.build_id, BuildStatus.ERROR, reason)
+            self.services.feed.publish(self.build_id)
+        except store.StoreError:
+            log.exception("could not record the failure of build %s", self.build_id)
+        self.slots.release_owner(self.key)
+        tell_safely(self.parent, BuildFinished(self.build_id, BuildStatus.ERROR.value, reason))
+
+
+def _continues(job: JobSpec, scheduler: BuildScheduler) -> bool:
+    """`continue-on-error` may be a bool or an expression (evaluated with the matrix)."""
+    value = job.continue_on_error
+    if isinstance(value, bool):
+        return value
+    from workflow.expressions import ExpressionError, evaluate, to_bool
+
+    try:
+        return to_bool(evaluate(value, {"matrix": dict(job.matrix), "inputs": {}, "github": {}}))
+    except ExpressionError:
+        return False

@@ -1,0 +1,231 @@
+"""JobActor: one job attempt — renders its script, runs it on the backend, records it.
+
+Lives from the BuildActor's StartJob until its result and logs are persisted. Tells the
+BuildActor twice: ``JobFinished`` as soon as the result is known (so dependents start
+without waiting on the database) and ``JobPersisted`` once status and logs are stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+import store
+from actors.base import ConveyorActor, tell_safely
+from actors.contexts import BuildContext, job_run_contexts
+from actors.messages import (
+    CancelJob,
+    FlushJob,
+    JobExited,
+    JobFinished,
+    JobLaunched,
+    JobPersisted,
+    LogsFlushed,
+    RunJob,
+    StepEventSeen,
+    StopJob,
+)
+from actors.services import Services
+from workflow.expressions import ExpressionError, interpolate
+from workflow.markers import JobOutput, StepFinished, StepStarted, new_nonce
+from workflow.model import JobSpec, Plan
+from workflow.script import render_job_script
+from workflow.states import JobStatus, StepStatus
+
+log = logging.getLogger(__name__)
+
+_STEP_STATUS = {
+    "success": StepStatus.SUCCEEDED,
+    "failure": StepStatus.FAILED,
+    "cancelled": StepStatus.CANCELLED,
+    "skipped": StepStatus.SKIPPED,
+}
+
+
+@dataclass(frozen=True)
+class StartJob:
+    needs: Mapping[str, Mapping[str, Any]]
+
+
+class JobActor(ConveyorActor):
+    kind = "JobActor"
+
+    def __init__(
+        self,
+        *,
+        build: BuildContext,
+        plan: Plan,
+        job: JobSpec,
+        job_row_id: int,
+        attempt: int,
+        parent: pykka.ActorRef[Any],
+        services: Services,
+    ) -> None:
+        super().__init__(f"build/{build.build_id}/{job.key}")
+        self.build = build
+        self.plan = plan
+        self.job = job
+        self.job_row_id = job_row_id
+        self.attempt = attempt
+        self.parent = parent
+        self.services = services
+        self.build_id = build.build_id
+        self.job_key = job.key
+        self.handle = f"b{build.build_id}-j{job_row_id}-a{attempt}"
+        self.outputs: dict[str, str] = {}
+        self.result: JobFinished | None = None
+        self.cancel_reason: str | None = None
+        self.state = "created"
+
+    # -- messages --------------------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, StartJob):
+            self._start(message)
+        elif isinstance(message, StepEventSeen):
+            self._step_event(message)
+        elif isinstance(message, JobLaunched):
+            self.state = "running"
+        elif isinstance(message, JobExited):
+            self._exited(message)
+        elif isinstance(message, LogsFlushed):
+            self._persist()
+        elif isinstance(message, CancelJob):
+            self._cancel(message.reason)
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _start(self, message: StartJob) -> None:
+        try:
+            env = self._evaluate_env(message.needs)
+            contexts = job_run_contexts(
+                self.build, self.plan, self.job, message.needs, env, workspace="."
+            )
+            nonce = new_nonce()
+            script = render_job_script(self.job, self.plan, contexts, nonce)
+            image = interpolate(self.job.image, contexts) if self.job.image else None
+            timeout_s = float(self.job.timeout_minutes) * 60
+        except (ExpressionError, ValueError) as exc:
+            self._finish(JobStatus.FAILED, f"could not prepare the job: {exc}")
+            return
+        store.update_job(self.job_row_id, status=JobStatus.RUNNING, reason="", started=True)
+        self.services.feed.publish(self.build_id)
+        self.state = "launching"
+        run = RunJob(
+            build_id=self.build_id,
+            job_row_id=self.job_row_id,
+            job_key=self.job.key,
+            attempt=self.attempt,
+            name=self.handle,
+            script=script,
+            image=image,
+            env=env,
+            timeout_s=timeout_s,
+            nonce=nonce,
+            cpu=self.job.resources.cpu,
+            memory=self.job.resources.memory,
+            reply_to=self.actor_ref,
+        )
+        self.services.backend.tell(run)
+        for step in self.job.steps:
+            store.upsert_step(self.job_row_id, step.index, name=step.name, status=StepStatus.PENDING)
+
+    def _evaluate_env(self, needs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for source in (self.plan.env, self.job.env):
+            for name, template in source.items():
+                contexts = job_run_contexts(self.build, self.plan, self.job, needs, env, ".")
+                env[name] = interpolate(str(template), contexts)
+        return env
+
+    def _step_event(self, message: StepEventSeen) -> None:
+        event = message.event
+        self.counters["step_events"] += 1
+        if isinstance(event, StepStarted):
+            name = self.job.steps[event.index].name if event.index < len(self.job.steps) else ""
+            store.upsert_step(
+                self.job_row_id, event.index, name=name, status=StepStatus.RUNNING, started=True
+            )
+        elif isinstance(event, StepFinished):
+            name = self.job.steps[event.index].name if event.index < len(self.job.steps) else ""
+            store.upsert_step(
+                self.job_row_id,
+                event.index,
+                name=name,
+                status=_STEP_STATUS.get(event.outcome, StepStatus.FAILED),
+                reason=event.reason,
+                exit_code=event.exit_code,
+                finished=True,
+            )
+        elif isinstance(event, JobOutput):
+            self.outputs[event.name] = event.value
+            return
+        else:
+            return
+        self.services.feed.publish(self.build_id)
+
+    def _exited(self, message: JobExited) -> None:
+        if message.cancelled:
+            status, reason = JobStatus.CANCELLED, self.cancel_reason or message.reason
+        elif message.exit_code == 0:
+            status, reason = JobStatus.SUCCEEDED, "succeeded"
+        else:
+            status = JobStatus.FAILED
+            reason = message.reason or f"exit code {message.exit_code}"
+        self._finish(status, reason, exit_code=message.exit_code)
+
+    def _cancel(self, reason: str) -> None:
+        if self.cancel_reason is not None or self.result is not None:
+            return
+        self.cancel_reason = reason
+        self.state = "cancelling"
+        tell_safely(self.services.backend, StopJob(self.handle, reason))
+
+    def _finish(self, status: JobStatus, reason: str, exit_code: int | None = None) -> None:
+        if self.result is not None:
+            return
+        self.exit_code = exit_code
+        self.result = JobFinished(self.job.key, status.value, reason, dict(self.outputs))
+        self.state = f"{status.value}: flushing logs"
+        tell_safely(self.parent, self.result)
+        try:
+            self.services.log.tell(FlushJob(self.job_row_id, self.actor_ref))
+        except pykka.ActorDeadError:
+            self._persist()
+
+    def _persist(self) -> None:
+        assert self.result is not None
+        store.update_job(
+            self.job_row_id,
+            status=JobStatus(self.result.status),
+            reason=self.result.reason,
+            exit_code=getattr(self, "exit_code", None),
+            outputs=self.result.outputs,
+            finished=True,
+        )
+        self.services.feed.publish(self.build_id)
+        tell_safely(self.parent, JobPersisted(self.job.key))
+        self.state = self.result.status
+        self.stop()
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().on_failure(exception_type, exception_value, traceback)
+        reason = f"internal error: {exception_value!r}"
+        tell_safely(self.services.backend, StopJob(self.handle, reason))
+        if self.result is None:
+            tell_safely(self.parent, JobFinished(self.job.key, JobStatus.FAILED.value, reason))
+        try:
+            store.update_job(self.job_row_id, status=JobStatus.FAILED, reason=reason, finished=True)
+        except store.StoreError:
+            log.exception("could not record the failure of %s", self.key)
+        tell_safely(self.parent, JobPersisted(self.job.key))

@@ -1,0 +1,226 @@
+"""LocalActor: the embedded job backend — each job runs as a local process group.
+
+Same protocol as the Kubernetes backend: ``RunJob`` in; ``JobLaunched``, step events and
+``JobExited`` told to the job's actor; output lines told to the LogActor. Each process
+has a named reader thread that owns its pipe, its deadline and its cancellation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pykka
+from pykka.typing import ActorMemberMixin, proxy_method
+
+from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
+from actors.messages import AppendLines, JobExited, JobLaunched, RunJob, StepEventSeen, StopJob
+from actors.services import Services
+from workflow.markers import MarkerParser
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE_S = 5.0
+READ_SIZE = 1 << 16
+# Inherited from the runtime's own environment so tools behave as in a shell.
+_PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
+
+
+def describe_exit(code: int) -> str:
+    if code >= 128 + 1 and code <= 128 + 64:
+        try:
+            return f"exit code {code} (killed by {signal.Signals(code - 128).name})"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+class _Process:
+    """One running job: its process group and the thread that reads its output."""
+
+    def __init__(self, actor: LocalActor, run: RunJob, workdir: Path) -> None:
+        self.actor = actor
+        self.run = run
+        self.workdir = workdir
+        self.cancel_reason: str | None = None
+        self.cancel_at: float | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.thread = ActorThread(f"local-job-{run.name}", self._loop)
+
+    def cancel(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+            self.cancel_at = time.monotonic()
+            self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        workspace = self.workdir / "workspace"
+        workspace.mkdir(parents=True, exist_ok=True)
+        script = self.workdir / "job.sh"
+        script.write_text(self.run.script, encoding="utf-8")
+        env = {k: os.environ[k] for k in _PASSTHROUGH_ENV if k in os.environ}
+        env["HOME"] = str(self.workdir)
+        env.update(self.run.env)
+        return subprocess.Popen(
+            ["/bin/sh", str(script)],
+            cwd=workspace,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill it and all children
+        )
+
+    def _loop(self, stop: threading.Event) -> None:
+        run = self.run
+        try:
+            self.proc = self._spawn()
+        except OSError as exc:
+            tell_safely(run.reply_to, JobExited(None, f"could not start: {exc}", infrastructure=True))
+            self.actor.finished(run.name)
+            return
+        tell_safely(run.reply_to, JobLaunched(run.name))
+        deadline = time.monotonic() + run.timeout_s if run.timeout_s > 0 else None
+        timed_out = False
+        parser = MarkerParser(run.nonce)
+        services = self.actor.services
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        tail = b""
+        while True:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline and not timed_out:
+                timed_out = True
+                self.cancel(f"timed out after {_minutes(run.timeout_s)}")
+            if self.cancel_at is not None and now - self.cancel_at > KILL_GRACE_S:
+                self._signal(signal.SIGKILL)
+            if stop.is_set():  # the runtime is going away: do not leave orphans
+                self._signal(signal.SIGKILL)
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            data = os.read(fd, READ_SIZE)
+            if not data:
+                break
+            data = tail + data
+            parts = data.split(b"\n")
+            tail = parts.pop()
+            self._deliver(parts, parser, services)
+        if tail:
+            self._deliver([tail], parser, services)
+        self.proc.stdout.close()
+        code = self.proc.wait()
+        if code < 0:
+            code = 128 - code
+        if timed_out:
+            reason, cancelled = self.cancel_reason or "timed out", False
+        elif self.cancel_reason is not None:
+            reason, cancelled = self.cancel_reason, True
+        else:
+            reason, cancelled = ("" if code == 0 else describe_exit(code)), False
+        tell_safely(run.reply_to, JobExited(code, reason, cancelled=cancelled))
+        self.actor.finished(run.name)
+
+    def _deliver(self, raw: list[bytes], parser: MarkerParser, services: Services) -> None:
+        lines: list[str] = []
+        for item in raw:
+            line = item.decode("utf-8", errors="replace").removesuffix("\r")
+            event = parser.feed(line)
+            if event is None:
+                lines.append(line)
+            else:
+                if lines:  # keep output and step boundaries in order
+                    self._send_lines(lines, services)
+                    lines = []
+                tell_safely(self.run.reply_to, StepEventSeen(event))
+        if lines:
+            self._send_lines(lines, services)
+
+    def _send_lines(self, lines: list[str], services: Services) -> None:
+        services.gate.acquire(len(lines))
+        message = AppendLines(self.run.build_id, self.run.job_row_id, tuple(lines))
+        try:
+            services.log.tell(message)
+        except pykka.ActorDeadError:
+            services.gate.release(len(lines))
+            log.error("log actor is down: %d lines of %s lost", len(lines), self.run.job_key)
+
+
+def _minutes(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:g}m" if minutes >= 1 else f"{seconds:g}s"
+
+
+class LocalActor(ConveyorActor):
+    kind = "LocalActor"
+
+    def __init__(self, services: Services, workdir: Path, *, on_crash: FailureHook | None = None):
+        super().__init__("backend/local", on_crash=on_crash)
+        self.services = services
+        self.workdir = workdir
+        self._procs: dict[str, _Process] = {}
+        self._lock = threading.Lock()
+
+    def on_start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.state = "running"
+
+    def on_stop(self) -> None:
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            proc.cancel("executor shutting down")
+        for proc in procs:
+            proc.thread.stop(timeout=KILL_GRACE_S + 2)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, RunJob):
+            self._run(message)
+        elif isinstance(message, StopJob):
+            with self._lock:
+                proc = self._procs.get(message.name)
+            if proc is not None:
+                proc.cancel(message.reason)
+                self.counters["cancelled"] += 1
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _run(self, run: RunJob) -> None:
+        with self._lock:
+            if run.name in self._procs:  # a repeated request is adoption, not a second run
+                return
+            proc = _Process(self, run, self.workdir / run.name)
+            self._procs[run.name] = proc
+        self.counters["started"] += 1
+        proc.thread.start()
+
+    def finished(self, name: str) -> None:
+        """Called from a reader thread when its process ended."""
+        with self._lock:
+            self._procs.pop(name, None)
+        self.counters["finished"] += 1
+
+    def running_jobs(self) -> int:
+        with self._lock:
+            return len(self._procs)
+
+
+class LocalActorProxy(ActorMemberMixin, pykka.ActorProxy[LocalActor]):
+    describe = proxy_method(LocalActor.describe)
+    ping = proxy_method(LocalActor.ping)
+    running_jobs = proxy_method(LocalActor.running_jobs)

@@ -1,0 +1,120 @@
+"""LogActor: numbers job output lines, writes them to the database in chunks, wakes readers.
+
+Lines arrive in batches from backend reader threads; they are buffered per job and
+flushed as one chunk row per job when the buffer is big enough or old enough. Readers
+(StreamBuildLogs) read from the database and are woken through the ChangeFeed, so a line
+reaches a follower about one flush interval after it was printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pykka
+from pykka.typing import ActorMemberMixin, proxy_method
+
+import store
+from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
+from actors.logbatch import Chunk, LineGate, LogBatcher
+from actors.messages import AppendLines, FlushJob, LogsFlushed, Tick
+from store.changes import ChangeFeed
+from store.records import LogChunkInit
+
+log = logging.getLogger(__name__)
+
+
+class LogActor(ConveyorActor):
+    kind = "LogActor"
+
+    def __init__(
+        self,
+        feed: ChangeFeed,
+        gate: LineGate,
+        *,
+        max_lines: int = 5_000,
+        max_age_s: float = 0.1,
+        on_crash: FailureHook | None = None,
+    ) -> None:
+        super().__init__("logs", on_crash=on_crash)
+        self.feed = feed
+        self.gate = gate
+        self.batcher = LogBatcher(max_lines=max_lines, max_age_s=max_age_s)
+        self._unwritten: list[Chunk] = []
+        self._ticker = ActorThread("log-ticker", self._tick_loop)
+
+    def on_start(self) -> None:
+        self.state = "running"
+        self._ticker.start()
+
+    def on_stop(self) -> None:
+        self._ticker.stop()
+        self._flush()
+
+    def _tick_loop(self, stop: Any) -> None:
+        interval = max(self.batcher.max_age_s / 2, 0.01)
+        while not stop.wait(interval):
+            if self.batcher.pending or self._unwritten:
+                tell_safely(self.actor_ref, Tick())
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, AppendLines):
+            self._append(message)
+        elif isinstance(message, Tick):
+            if self._unwritten or self.batcher.should_flush(time.monotonic()):
+                self._flush()
+        elif isinstance(message, FlushJob):
+            self._flush()
+            if not self._unwritten:
+                self.batcher.forget(message.job_row_id)
+            tell_safely(message.reply_to, LogsFlushed(message.job_row_id))
+        else:
+            return super().on_receive(message)
+        return None
+
+    def flush(self) -> int:
+        """Write everything buffered now; returns lines still unwritten (0 normally)."""
+        self._flush()
+        return sum(len(c.lines) for c in self._unwritten)
+
+    def _append(self, message: AppendLines) -> None:
+        if not self.batcher.knows(message.job_row_id):
+            stored = store.log_line_count(message.job_row_id)
+            self.batcher.start_job(message.build_id, message.job_row_id, stored)
+        self.batcher.add(message.job_row_id, message.lines, time.monotonic())
+        self.counters["lines_received"] += len(message.lines)
+        if self.batcher.pending >= self.batcher.max_lines:
+            self._flush()
+
+    def _flush(self) -> None:
+        chunks = self._unwritten + self.batcher.take()
+        if not chunks:
+            return
+        try:
+            store.append_log_chunks(
+                [LogChunkInit(c.job_row_id, c.first_line, c.lines) for c in chunks]
+            )
+        except store.StoreError as exc:
+            # Keep the lines and try again on the next tick: logs must not vanish.
+            self._unwritten = chunks
+            self.counters["flush_errors"] += 1
+            self.state = f"retrying: {exc}"
+            log.warning("log flush failed, will retry: %s", exc)
+            return
+        self._unwritten = []
+        self.state = "running"
+        written = sum(len(c.lines) for c in chunks)
+        self.counters["lines_written"] += written
+        self.counters["chunks_written"] += len(chunks)
+        self.gate.release(written)
+        for build_id in {c.build_id for c in chunks}:
+            self.feed.publish(build_id)
+
+
+class LogActorProxy(ActorMemberMixin, pykka.ActorProxy[LogActor]):
+    """Typed proxy for asks (tests, shutdown)."""
+
+    flush = proxy_method(LogActor.flush)
+    describe = proxy_method(LogActor.describe)
+    ping = proxy_method(LogActor.ping)

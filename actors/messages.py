@@ -1,0 +1,159 @@
+"""Messages between actors: frozen dataclasses, never mutated after sending.
+
+Direction follows DESIGN.md §3: asks go down (supervisor → build → job), tells go up
+(job → build → supervisor); backends and the log actor tell the job actor what they see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.base import Delivery
+from workflow.markers import Event as StepEvent
+
+# -- queue → supervisor ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildRequested:
+    build_id: int
+    attempt: int
+    delivery: Delivery | None  # acked by the BuildActor once it claimed the build
+
+
+@dataclass(frozen=True)
+class CancelRequested:
+    build_id: int
+    reason: str = "cancelled by request"
+
+
+# -- supervisor / build / job ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartBuild:
+    delivery: Delivery | None
+
+
+@dataclass(frozen=True)
+class BuildFinished:
+    build_id: int
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChildFailed:
+    name: str
+    error: str
+
+
+@dataclass(frozen=True)
+class SlotGranted:
+    key: str
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    """Fast path upward: the result as soon as it is known (unlocks dependents)."""
+
+    key: str
+    status: str  # JobStatus value
+    reason: str
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobPersisted:
+    """The job's final state and all its log lines are in the database."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    reason: str
+
+
+# -- backend protocol (LocalActor, K8sActor) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunJob:
+    build_id: int
+    job_row_id: int
+    job_key: str
+    attempt: int
+    name: str  # deterministic backend handle (Kubernetes Job name, workspace dir)
+    script: str
+    image: str | None
+    env: Mapping[str, str]
+    timeout_s: float
+    nonce: str
+    cpu: str | None = None
+    memory: str | None = None
+    reply_to: Any = None  # pykka.ActorRef of the JobActor
+
+
+@dataclass(frozen=True)
+class StopJob:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobLaunched:
+    name: str
+
+
+@dataclass(frozen=True)
+class StepEventSeen:
+    event: StepEvent
+
+
+@dataclass(frozen=True)
+class JobExited:
+    """The job's process/pod ended and its output was drained to the log actor."""
+
+    exit_code: int | None
+    reason: str
+    cancelled: bool = False
+    infrastructure: bool = False  # the system failed (eviction, spawn error), not the user
+
+
+# -- log actor ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppendLines:
+    build_id: int
+    job_row_id: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FlushJob:
+    job_row_id: int
+    reply_to: Any  # the ActorRef told LogsFlushed afterwards
+
+
+@dataclass(frozen=True)
+class LogsFlushed:
+    job_row_id: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Periodic wake-up from an actor's own timer thread."""
+
+
+@dataclass(frozen=True)
+class StopConsuming:
+    """Graceful shutdown, first step: the queue actor takes no new builds."""
+
+
+@dataclass(frozen=True)
+class Describe:
+    """Ask an actor for its ActorDescription."""

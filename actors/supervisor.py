@@ -1,0 +1,282 @@
+"""Supervisor: starts the service actors, restarts them when they crash, runs builds.
+
+pykka has no supervision, so it is built here: each service actor has a child spec; a
+crash is reported by the child's ``on_failure`` hook as ``ChildFailed``; the child is
+restarted as a fresh instance after a backoff, within a restart budget. Past the budget
+the supervisor escalates: ``on_fatal`` tells the runtime to exit non-zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+from pykka.typing import ActorMemberMixin, proxy_method
+
+import store
+from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
+from actors.build_actor import BuildActor
+from actors.job_actor import JobActor
+from actors.messages import (
+    BuildFinished,
+    BuildRequested,
+    CancelRequested,
+    ChildFailed,
+    Describe,
+    StartBuild,
+    StopConsuming,
+    Tick,
+)
+from actors.services import Services
+from actors.slots import JobSlots
+from broker.base import BrokerError, BuildQueue
+from conveyor.v1 import executor_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    name: str  # also the Services name ("log", "backend", "queue")
+    start: Callable[[FailureHook], pykka.ActorRef[Any]]
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    ref: pykka.ActorRef[Any] | None = None
+    restarts: deque[float] | None = None
+    restart_at: float | None = None
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    max_builds: int = 32
+    max_jobs: int = 64
+    lease_s: float = 30.0
+    reconcile_every_s: float = 5.0
+    republish_after_s: float = 10.0
+    restart_budget: int = 5  # restarts allowed per child ...
+    restart_window_s: float = 60.0  # ... within this window
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 10.0
+    start_timeout_s: float = 10.0
+
+
+class Supervisor(ConveyorActor):
+    kind = "Supervisor"
+
+    def __init__(
+        self,
+        services: Services,
+        queue: BuildQueue,
+        specs: list[ChildSpec],
+        config: SupervisorConfig,
+        on_fatal: Callable[[str], None],
+    ) -> None:
+        super().__init__("supervisor")
+        self.services = services
+        self.queue = queue
+        self.config = config
+        self.on_fatal = on_fatal
+        self.slots = JobSlots(config.max_jobs)
+        self.children = {spec.name: _Child(spec, restarts=deque()) for spec in specs}
+        self.builds: dict[int, pykka.ActorRef[Any]] = {}
+        self.backlog: deque[BuildRequested] = deque()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.accepting = True
+        self._last_reconcile = 0.0
+        self._ticker = ActorThread("supervisor-ticker", self._tick_loop)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.services.set("supervisor", self.actor_ref)  # the queue actor tells us builds
+        for child in self.children.values():
+            self._start_child(child)
+        self._ticker.start()
+        self.state = "running"
+
+    def on_stop(self) -> None:
+        self.state = "stopping"
+        self._ticker.stop()
+        if "queue" in self.children:
+            self._stop_child(self.children["queue"])
+        for ref in pykka.ActorRegistry.get_by_class(JobActor):
+            ref.stop(block=False)
+        for build_id, ref in list(self.builds.items()):
+            ref.stop(block=True, timeout=5)
+            # Hand the build over at once instead of letting its lease run out.
+            try:
+                store.release_build(build_id, self.services.owner)
+            except store.StoreError:
+                log.exception("could not release build %s", build_id)
+        for ref in pykka.ActorRegistry.get_by_class(JobActor):
+            ref.stop(block=True, timeout=5)
+        for name in reversed([n for n in self.children if n != "queue"]):
+            self._stop_child(self.children[name])
+
+    def _start_child(self, child: _Child) -> None:
+        name = child.spec.name
+        ref = child.spec.start(lambda key, exc: self._child_crashed(name, exc))
+        try:
+            ref.ask(Describe(), timeout=self.config.start_timeout_s)
+        except (pykka.ActorDeadError, pykka.Timeout) as exc:
+            # on_start failures never reach on_failure: this ping is how we learn of them.
+            raise RuntimeError(f"service actor {name!r} did not start: {exc!r}") from exc
+        child.ref = ref
+        self.services.set(name, ref)
+
+    def _stop_child(self, child: _Child) -> None:
+        if child.ref is not None and child.ref.is_alive():
+            try:
+                child.ref.stop(block=True, timeout=15)
+            except pykka.Timeout:
+                log.error("service actor %s did not stop in time", child.spec.name)
+        child.ref = None
+
+    def _child_crashed(self, name: str, exc: BaseException | None) -> None:
+        tell_safely(self.actor_ref, ChildFailed(name, repr(exc)))
+
+    def _tick_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(0.2):
+            tell_safely(self.actor_ref, Tick())
+
+    # -- messages --------------------------------------------------------------------
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, BuildRequested):
+            self._requested(message)
+        elif isinstance(message, BuildFinished):
+            self._build_finished(message)
+        elif isinstance(message, CancelRequested):
+            ref = self.builds.get(message.build_id)
+            if ref is not None:
+                tell_safely(ref, message)
+        elif isinstance(message, ChildFailed):
+            self._schedule_restart(message)
+        elif isinstance(message, Tick):
+            self._tick()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def _requested(self, message: BuildRequested) -> None:
+        if message.build_id in self.builds:
+            if message.delivery is not None:  # a redelivery of a build we already run
+                message.delivery.ack()
+            return
+        if not self.accepting:
+            if message.delivery is not None:
+                message.delivery.reject(requeue=True)
+            return
+        if len(self.builds) >= self.config.max_builds:
+            self.backlog.append(message)
+            return
+        self._run_build(message.build_id, message.delivery)
+
+    def _run_build(self, build_id: int, delivery: Any) -> None:
+        ref = BuildActor.start(
+            build_id,
+            parent=self.actor_ref,
+            services=self.services,
+            slots=self.slots,
+            lease_s=self.config.lease_s,
+        )
+        self.builds[build_id] = ref
+        self.idle.clear()
+        self.counters["builds_started"] += 1
+        ref.tell(StartBuild(delivery))
+
+    def _build_finished(self, message: BuildFinished) -> None:
+        self.builds.pop(message.build_id, None)
+        self.counters[f"builds_{message.status.lower()}"] += 1
+        while self.backlog and len(self.builds) < self.config.max_builds:
+            nxt = self.backlog.popleft()
+            if self.accepting:
+                self._run_build(nxt.build_id, nxt.delivery)
+            elif nxt.delivery is not None:
+                nxt.delivery.reject(requeue=True)
+        if not self.builds:
+            self.idle.set()
+
+    def _schedule_restart(self, message: ChildFailed) -> None:
+        child = self.children.get(message.name)
+        if child is None:
+            return
+        now = time.monotonic()
+        assert child.restarts is not None
+        while child.restarts and now - child.restarts[0] > self.config.restart_window_s:
+            child.restarts.popleft()
+        if len(child.restarts) >= self.config.restart_budget:
+            reason = (f"service actor {message.name!r} crashed {len(child.restarts) + 1} times "
+                      f"within {self.config.restart_window_s:g}s (last: {message.error})")
+            log.critical("escalating: %s", reason)
+            self.state = "escalated"
+            self.on_fatal(reason)
+            return
+        backoff = min(self.config.backoff_initial_s * 2 ** len(child.restarts),
+                      self.config.backoff_max_s)
+        child.restarts.append(now)
+        child.restart_at = now + backoff
+        self.counters[f"restarts_{message.name}"] += 1
+        log.warning("service actor %s crashed (%s); restarting in %.1fs",
+                    message.name, message.error, backoff)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.restart_at is not None and now >= child.restart_at:
+                child.restart_at = None
+                try:
+                    self._start_child(child)
+                except RuntimeError as exc:
+                    self._schedule_restart(ChildFailed(child.spec.name, str(exc)))
+        if now - self._last_reconcile >= self.config.reconcile_every_s:
+            self._last_reconcile = now
+            self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Renew our leases, take over builds whose owner died, re-publish the outbox."""
+        try:
+            if self.builds:
+                kept = set(store.renew_leases(self.services.owner, list(self.builds),
+                                              self.config.lease_s))
+                for build_id in set(self.builds) - kept:
+                    log.error("lost the lease of build %s: another executor took it", build_id)
+            if self.accepting:
+                room = self.config.max_builds - len(self.builds)
+                for build in store.expired_builds(limit=max(room, 0)):
+                    if build.id not in self.builds:
+                        log.warning("taking over build %s (lease of %s expired)",
+                                    build.id, build.owner)
+                        self.counters["takeovers"] += 1
+                        self._run_build(build.id, None)
+            for build in store.unpublished_builds(self.config.republish_after_s):
+                body = executor_pb2.BuildJob(build_id=build.id, attempt=build.attempt)
+                self.queue.publish_build(body.SerializeToString())
+                store.mark_published(build.id)
+                self.counters["republished"] += 1
+        except (store.StoreError, BrokerError) as exc:
+            log.warning("reconciliation failed, will retry: %s", exc)
+
+    # -- asks (runtime, console) -----------------------------------------------------
+    def stop_accepting(self) -> None:
+        self.accepting = False
+        queue = self.children.get("queue")
+        if queue is not None and queue.ref is not None:
+            tell_safely(queue.ref, StopConsuming())
+
+    def running_builds(self) -> list[int]:
+        return sorted(self.builds)
+
+
+class SupervisorProxy(ActorMemberMixin, pykka.ActorProxy[Supervisor]):
+    running_builds = proxy_method(Supervisor.running_builds)
+    stop_accepting = proxy_method(Supervisor.stop_accepting)
+    ping = proxy_method(Supervisor.ping)

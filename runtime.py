@@ -1,0 +1,334 @@
+"""The composition root: wires adapters from configuration and runs a Conveyor process.
+
+Everything is chosen here from ``Config`` (12-factor: ``CONVEYOR_*`` environment
+variables, overridable by flags): the database (``sqlite:`` or ``postgresql:``), the queue
+(``memory://`` or ``amqp://``), the job backend (``local`` or ``kubernetes``) and the
+role (``all``, ``pipeline``, ``executor``). Start goes in order; stop goes in reverse,
+in ``finally``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pykka
+
+import store
+from actors.description import ActorDescription, RuntimeInfo
+from actors.introspection import describe_all
+from actors.local_actor import LocalActor
+from actors.log_actor import LogActor
+from actors.logbatch import LineGate
+from actors.queue_actor import QueueActor
+from actors.services import Services
+from actors.supervisor import ChildSpec, Supervisor, SupervisorConfig, SupervisorProxy
+from broker import open_queue
+from broker.base import BuildQueue
+from conveyor.v1 import executor_pb2_grpc
+from rpc.admin_service import AdminServicer
+from rpc.executor_service import ExecutorServicer
+from rpc.pipeline_service import PipelineServicer
+from rpc.server import build_server, stop_server
+from store.changes import ChangeFeed
+from store.migrations import migrate
+
+log = logging.getLogger("conveyor.runtime")
+
+VERSION = "0.1.0"
+ROLES = ("all", "pipeline", "executor")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed (names the variable)."""
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("CONVEYOR_HOME", Path.home() / ".conveyor"))
+
+
+@dataclass(frozen=True)
+class Config:
+    role: str = "all"
+    database_url: str = ""
+    queue_url: str = "memory://"
+    backend: str = "local"
+    listen: str = "127.0.0.1:50051"
+    executor_addr: str = ""  # the pipeline role's way to the executors
+    workdir: Path = field(default_factory=lambda: _default_home() / "work")
+    max_jobs: int = 64
+    max_builds: int = 32
+    lease_s: float = 30.0
+    executor_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    )
+    migrate_on_start: bool | None = None  # None: only for SQLite (embedded mode)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        text = {
+            "role": "CONVEYOR_ROLE",
+            "database_url": "CONVEYOR_DATABASE_URL",
+            "queue_url": "CONVEYOR_AMQP_URL",
+            "backend": "CONVEYOR_BACKEND",
+            "listen": "CONVEYOR_LISTEN",
+            "executor_addr": "CONVEYOR_EXECUTOR_ADDR",
+            "executor_id": "CONVEYOR_EXECUTOR_ID",
+        }
+        for name, var in text.items():
+            if env.get(var):
+                values[name] = env[var]
+        if env.get("CONVEYOR_QUEUE_URL"):
+            values["queue_url"] = env["CONVEYOR_QUEUE_URL"]
+        if env.get("CONVEYOR_WORKDIR"):
+            values["workdir"] = Path(env["CONVEYOR_WORKDIR"])
+        for name, var in (("max_jobs", "CONVEYOR_MAX_JOBS"), ("max_builds", "CONVEYOR_MAX_BUILDS")):
+            if env.get(var):
+                try:
+                    values[name] = int(env[var])
+                except ValueError:
+                    raise ConfigError(f"{var} must be a whole number, got {env[var]!r}") from None
+                if values[name] < 1:
+                    raise ConfigError(f"{var} must be at least 1, got {env[var]!r}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        config = cls(**values)
+        if not config.database_url:
+            config = replace(config, database_url=f"sqlite:///{_default_home() / 'conveyor.db'}")
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.role not in ROLES:
+            raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if self.backend not in ("local", "kubernetes"):
+            raise ConfigError(f"CONVEYOR_BACKEND must be local or kubernetes, got {self.backend!r}")
+        if self.role == "pipeline" and not self.executor_addr:
+            raise ConfigError("the pipeline role needs CONVEYOR_EXECUTOR_ADDR (host:port)")
+
+    @property
+    def runs_executor(self) -> bool:
+        return self.role in ("all", "executor")
+
+    @property
+    def runs_pipeline(self) -> bool:
+        return self.role in ("all", "pipeline")
+
+
+class _LateStub:
+    """The pipeline service's ExecutorService stub, bound once the channel exists.
+
+    In role ``all`` the executor is served by the same server, whose port is only known
+    after binding; the pipeline service still calls it over a real channel.
+    """
+
+    def __init__(self) -> None:
+        self.stub: executor_pb2_grpc.ExecutorServiceStub | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.stub is None:
+            raise RuntimeError("executor channel is not connected yet")
+        return getattr(self.stub, name)
+
+
+class Runtime:
+    """One Conveyor process. ``start()`` then ``wait()``; ``stop()`` always (in finally)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.started_at = time.monotonic()
+        self.feed = ChangeFeed()
+        self.fatal = threading.Event()
+        self.fatal_reason = ""
+        self.stopping = threading.Event()
+        self.queue: BuildQueue | None = None
+        self.supervisor: pykka.ActorRef[Supervisor] | None = None
+        self.server: grpc.Server | None = None
+        self.channel: grpc.Channel | None = None
+        self.port = 0
+        self._stops: list[tuple[str, Callable[[], None]]] = []
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{'127.0.0.1' if host in ('0.0.0.0', '[::]', '') else host}:{self.port}"
+
+    # -- start -----------------------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.config
+        db = store.open_database(cfg.database_url)
+        self._stops.append(("database", store.close_database))
+        is_sqlite = cfg.database_url.startswith("sqlite:")
+        if cfg.migrate_on_start or (cfg.migrate_on_start is None and is_sqlite):
+            migrate(db)
+        self.queue = open_queue(cfg.queue_url)
+        self._stops.append(("queue", self.queue.close))
+        if cfg.runs_executor:
+            self._start_executor(self.queue)
+        late = _LateStub()
+        pipeline = PipelineServicer(late, self.queue, self.feed) if cfg.runs_pipeline else None  # type: ignore[arg-type]
+        executor = ExecutorServicer(store) if cfg.runs_executor else None  # type: ignore[arg-type]
+        admin = AdminServicer(self.describe_actors, self.runtime_info)
+        self.server, self.port = build_server(
+            address=cfg.listen, pipeline=pipeline, executor=executor, admin=admin
+        )
+        self.server.start()
+        self._stops.append(("grpc server", lambda: stop_server(self.server, grace=2.0)))  # type: ignore[arg-type]
+        if pipeline is not None:
+            target = cfg.executor_addr or self.address
+            self.channel = grpc.insecure_channel(target)
+            self._stops.append(("executor channel", self.channel.close))
+            late.stub = executor_pb2_grpc.ExecutorServiceStub(self.channel)
+        log.info("conveyor %s (role %s) listening on %s", VERSION, cfg.role, self.address)
+
+    def _start_executor(self, queue: BuildQueue) -> None:
+        cfg = self.config
+        services = Services(feed=self.feed, gate=LineGate(), owner=cfg.executor_id)
+
+        def start_queue(hook: Any) -> pykka.ActorRef[Any]:
+            return QueueActor.start(queue, services.get("supervisor"), prefetch=cfg.max_builds,
+                                    on_crash=hook)
+
+        specs = [
+            ChildSpec("log", lambda hook: LogActor.start(services.feed, services.gate,
+                                                         on_crash=hook)),
+            ChildSpec("backend", self._backend_spec(services)),
+            ChildSpec("queue", start_queue),
+        ]
+        sup_config = SupervisorConfig(
+            max_builds=cfg.max_builds, max_jobs=cfg.max_jobs, lease_s=cfg.lease_s
+        )
+        self.supervisor = Supervisor.start(services, queue, specs, sup_config, self._on_fatal)
+        self._stops.append(("actors", self._stop_actors))
+        try:
+            self.supervisor.proxy().ping().get(timeout=15)
+        except (pykka.ActorDeadError, pykka.Timeout) as exc:
+            raise RuntimeError(f"the executor engine did not start: {exc!r}") from exc
+
+    def _backend_spec(self, services: Services) -> Callable[[Any], pykka.ActorRef[Any]]:
+        if self.config.backend == "local":
+            workdir = self.config.workdir
+            return lambda hook: LocalActor.start(services, workdir, on_crash=hook)
+        raise ConfigError("CONVEYOR_BACKEND=kubernetes is not available in this build yet")
+
+    def _on_fatal(self, reason: str) -> None:
+        self.fatal_reason = reason
+        self.fatal.set()
+
+    def _stop_actors(self) -> None:
+        if self.supervisor is not None and self.supervisor.is_alive():
+            try:
+                self.supervisor.stop(block=True, timeout=30)
+            except pykka.Timeout:
+                log.error("supervisor did not stop in time")
+        pykka.ActorRegistry.stop_all(block=True, timeout=10)
+
+    # -- stop ------------------------------------------------------------------------
+    def drain(self, timeout: float) -> bool:
+        """Graceful first step: take no new builds, wait for running ones to finish."""
+        if self.supervisor is None or not self.supervisor.is_alive():
+            return True
+        proxy = self.supervisor.proxy()
+        proxy.stop_accepting().get(timeout=5)
+        supervisor = self.supervisor._actor  # the idle event is thread-safe to wait on
+        return bool(supervisor.idle.wait(timeout))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        while self._stops:
+            name, fn = self._stops.pop()
+            try:
+                fn()
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+    # -- introspection -----------------------------------------------------------------
+    def describe_actors(self) -> list[ActorDescription]:
+        return describe_all()
+
+    def runtime_info(self) -> RuntimeInfo:
+        builds = jobs = 0
+        if self.supervisor is not None and self.supervisor.is_alive():
+            try:
+                builds = len(SupervisorProxy(self.supervisor).running_builds().get(timeout=1))
+            except (pykka.Timeout, pykka.ActorDeadError):
+                builds = -1
+        from actors.job_actor import JobActor
+
+        jobs = len(pykka.ActorRegistry.get_by_class(JobActor))
+        depth = self.queue.depth() if self.queue is not None else -1
+        return RuntimeInfo(
+            role=self.config.role,
+            version=VERSION,
+            uptime_seconds=time.monotonic() - self.started_at,
+            builds_running=builds,
+            jobs_running=jobs,
+            queue_depth=depth,
+            executor_id=self.config.executor_id if self.config.runs_executor else "",
+            database=_redact(self.config.database_url),
+            queue=_redact(self.config.queue_url),
+            backend=self.config.backend,
+        )
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def install_signal_handlers(runtime: Runtime) -> None:
+    """SIGTERM/SIGINT: graceful stop; SIGUSR1: dump every thread's stack to the log."""
+
+    def graceful(signum: int, _frame: Any) -> None:
+        log.info("received %s: shutting down gracefully", signal.Signals(signum).name)
+        runtime.stopping.set()
+
+    signal.signal(signal.SIGTERM, graceful)
+    signal.signal(signal.SIGINT, graceful)
+    signal.signal(signal.SIGUSR1, lambda *_: pykka.debug.log_thread_tracebacks())
+
+
+def serve(config: Config, *, drain_timeout: float = 60.0) -> int:
+    """Run until SIGTERM; returns the process exit code (non-zero after escalation)."""
+    import pykka.debug  # noqa: F401  (SIGUSR1 handler)
+
+    runtime = Runtime(config)
+    install_signal_handlers(runtime)
+    try:
+        runtime.start()
+        print(f"conveyor serving role {config.role} on {runtime.address}", flush=True)
+        while not runtime.stopping.wait(0.5):
+            if runtime.fatal.is_set():
+                log.critical("fatal: %s", runtime.fatal_reason)
+                return 70
+        if config.runs_executor:
+            drained = runtime.drain(drain_timeout)
+            if not drained:
+                log.warning("builds still running after %.0fs: handing them over", drain_timeout)
+        return 0
+    finally:
+        runtime.stop()
+
+
+def temporary_database_url() -> tuple[str, tempfile.TemporaryDirectory[str]]:
+    tmp = tempfile.TemporaryDirectory(prefix="conveyor-run-")
+    return f"sqlite:///{Path(tmp.name) / 'conveyor.db'}", tmp
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(serve(Config.from_env()))
