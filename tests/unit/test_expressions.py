@@ -377,3 +377,15 @@ def test_unsupported_python_values_are_an_evaluation_error() -> None:
 def test_empty_expression_is_null() -> None:
     assert evaluate("", {}) is None
     assert evaluate("   ", {}) is None
+
+
+def test_a_failing_custom_function_is_an_evaluation_error_at_its_call() -> None:
+    def hash_files(*patterns: Any) -> str:
+        raise OSError("disk on fire")
+
+    with pytest.raises(ExpressionError) as raised:
+        evaluate("'a' == hashFiles('**')", {}, functions={"hashfiles": hash_files})
+    error = raised.value
+    assert (error.kind, error.column) == ("evaluation", 8)
+    assert "Function 'hashfiles' failed: disk on fire" in str(error)
+    assert isinstance(error.__cause__, OSError)

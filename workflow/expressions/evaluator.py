@@ -120,7 +120,7 @@ class Evaluator:
     ) -> None:
         self.expression = expression
         self.contexts = contexts
-        self.functions = {k.lower(): v for k, v in (functions or {}).items()}
+        self.functions = {str(k).lower(): v for k, v in (functions or {}).items()}
         self.budget = Budget()
         self.column = 1
 
@@ -184,7 +184,13 @@ class Evaluator:
         custom = self.functions.get(node.name)
         before = self.budget.used
         if custom is not None:
-            result = custom(*args)
+            try:
+                result = custom(*args)
+            except ExpressionError:
+                raise
+            except Exception as exc:
+                # The caller's function failed: say where in the expression it was called.
+                raise self.error(f"Function '{node.name}' failed: {exc}") from exc
         elif node.name in BUILTINS:
             result = BUILTINS[node.name](args, self.budget)
         elif node.name in STATUS_FUNCTIONS:

@@ -99,23 +99,23 @@ class _Parser:
 
     def expression_(self) -> Node:
         self.deeper()
-        node = self.logical("||")
+        node = self.and_chain()
+        if self.check(T.OR):
+            self.deeper()  # a whole chain is one level, as in GitHub
+            while self.match(T.OR):
+                node = Logical("||", node, self.and_chain(), node.column)
+            self.depth -= 1
         self.depth -= 1
         return node
 
-    def logical(self, op: str) -> Node:
-        operand = self.logical_and if op == "||" else self.equality
-        node = operand()
-        type_ = T.OR if op == "||" else T.AND
-        if self.check(type_):
+    def and_chain(self) -> Node:
+        node = self.equality()
+        if self.check(T.AND):
             self.deeper()
-            while self.match(type_):
-                node = Logical(op, node, operand(), node.column)
+            while self.match(T.AND):
+                node = Logical("&&", node, self.equality(), node.column)
             self.depth -= 1
         return node
-
-    def logical_and(self) -> Node:
-        return self.logical("&&")
 
     def equality(self) -> Node:
         node = self.comparison()
@@ -232,6 +232,6 @@ def parse_expression(
     functions: Collection[str] | None = None,
 ) -> Node:
     """Parses ``expression``; see :func:`workflow.expressions.parse`."""
-    allowed_names = None if names is None else frozenset(n.lower() for n in names)
-    allowed_functions = frozenset(f.lower() for f in functions or ())
+    allowed_names = None if names is None else frozenset(str(n).lower() for n in names)
+    allowed_functions = frozenset(str(f).lower() for f in functions or ())
     return _Parser(expression, allowed_names, allowed_functions).parse()
