@@ -1,0 +1,207 @@
+"""Builds: creation with their workflow snapshot, queries, the outbox flag, the end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, cast
+
+import peewee
+from peewee import fn
+
+from store.convert import build_record, dump_json
+from store.db import backend, store_call, transaction, utcnow
+from store.errors import Conflict, NotFound
+from store.models import Build, BuildSnapshot, Pipeline
+from store.records import BuildRecord
+from workflow.states import BuildStatus, build_can_move
+
+_CREATE_ATTEMPTS = 5
+CANCELLED_BEFORE_START = "cancelled before it started"
+
+
+def builds_query() -> Any:
+    """Builds joined with their pipeline's name (records need it)."""
+    return Build.select(Build, Pipeline.id, Pipeline.name).join(Pipeline)
+
+
+def build_row(build_id: int) -> Build:
+    """The build row with its pipeline's name joined; `NotFound` when missing."""
+    row = builds_query().where(Build.id == build_id).first()
+    if row is None:
+        raise NotFound(f"no build with id {build_id}")
+    return cast(Build, row)
+
+
+def record_of(row: Build) -> BuildRecord:
+    return build_record(row, row.pipeline.name)
+
+
+@store_call
+def create_build(
+    pipeline_id: int,
+    *,
+    ref: str = "",
+    sha: str = "",
+    inputs: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+    triggered_by: str = "",
+    workflow_yaml: str,
+) -> tuple[BuildRecord, bool]:
+    """Insert a QUEUED build with the next number of its pipeline and its snapshot.
+
+    With a ``request_id`` already used on this pipeline, returns that build and False
+    (a client retry); otherwise the new build and True.
+    """
+    inputs_json = dump_json(dict(inputs or {}), "build inputs")
+    if request_id is not None and not request_id:
+        raise ValueError("request_id must be None or a non-empty string")
+    for _ in range(_CREATE_ATTEMPTS):
+        try:
+            with transaction():
+                pipeline = Pipeline.select(Pipeline.id, Pipeline.name).where(
+                    Pipeline.id == pipeline_id
+                )
+                if backend() == "postgresql":
+                    # Serialises numbering per pipeline; SQLite's BEGIN IMMEDIATE already
+                    # serialises every writer.
+                    pipeline = pipeline.for_update()
+                pipe = pipeline.first()
+                if pipe is None:
+                    raise NotFound(f"no pipeline with id {pipeline_id}")
+                if request_id is not None:
+                    existing = builds_query().where(
+                        (Build.pipeline == pipeline_id) & (Build.request_id == request_id)
+                    ).first()
+                    if existing is not None:
+                        return record_of(existing), False
+                last = (
+                    Build.select(fn.MAX(Build.number))
+                    .where(Build.pipeline == pipeline_id)
+                    .scalar()
+                )
+                row = Build.create(
+                    pipeline=pipeline_id,
+                    number=(last or 0) + 1,
+                    status=BuildStatus.QUEUED.value,
+                    ref=ref,
+                    sha=sha,
+                    inputs=inputs_json,
+                    request_id=request_id,
+                    triggered_by=triggered_by,
+                )
+                BuildSnapshot.insert(build=row.id, workflow_yaml=workflow_yaml).execute()
+            return record_of(build_row(row.id)), True
+        except peewee.IntegrityError:
+            continue  # a concurrent insert took the number or the request id: look again
+    raise Conflict(
+        f"could not create a build of pipeline {pipeline_id}: "
+        f"{_CREATE_ATTEMPTS} attempts collided with concurrent builds"
+    )
+
+
+@store_call
+def get_build(build_id: int) -> BuildRecord:
+    """A build by id; `NotFound` when there is none."""
+    return record_of(build_row(build_id))
+
+
+@store_call
+def list_builds(
+    *,
+    pipeline_id: int | None = None,
+    status: BuildStatus | None = None,
+    triggered_by: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[BuildRecord]:
+    """Builds newest first, filtered; page on with ``before_id`` = the last id seen."""
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    query = builds_query()
+    if pipeline_id is not None:
+        query = query.where(Build.pipeline == pipeline_id)
+    if status is not None:
+        query = query.where(Build.status == BuildStatus(status).value)
+    if triggered_by is not None:
+        query = query.where(Build.triggered_by == triggered_by)
+    if before_id is not None:
+        query = query.where(Build.id < before_id)
+    return [record_of(row) for row in query.order_by(Build.id.desc()).limit(limit)]
+
+
+@store_call
+def get_snapshot(build_id: int) -> str:
+    """The workflow YAML as it was when the build was created."""
+    row = BuildSnapshot.get_or_none(BuildSnapshot.build == build_id)
+    if row is None:
+        raise NotFound(f"no workflow snapshot for build {build_id}")
+    return str(row.workflow_yaml)
+
+
+@store_call
+def mark_published(build_id: int) -> None:
+    """Record that the broker confirmed the build's BuildJob message (the outbox)."""
+    with transaction():
+        if not Build.update(published=True).where(Build.id == build_id).execute():
+            raise NotFound(f"no build with id {build_id}")
+
+
+@store_call
+def unpublished_builds(older_than_s: float, limit: int = 100) -> list[BuildRecord]:
+    """QUEUED builds whose message was never confirmed, created over ``older_than_s`` ago."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    query = (
+        builds_query()
+        .where(
+            (Build.status == BuildStatus.QUEUED.value)
+            & (Build.published == False)  # noqa: E712 (peewee builds SQL from ==)
+            & (Build.created_at < cutoff)
+        )
+        .order_by(Build.id)
+        .limit(limit)
+    )
+    return [record_of(row) for row in query]
+
+
+@store_call
+def finish_build(build_id: int, status: BuildStatus, reason: str) -> BuildRecord:
+    """Move a build to a terminal ``status`` with a human ``reason``.
+
+    A build that is already terminal is returned unchanged (terminal states are sticky:
+    a late or repeated finish never rewrites the result). A move the state machine
+    forbids (QUEUED → SUCCEEDED) is a `Conflict`.
+    """
+    target = BuildStatus(status)
+    if not target.terminal:
+        raise ValueError(f"finish_build needs a terminal status, got {target.value}")
+    sources = [s.value for s in BuildStatus if not s.terminal and build_can_move(s, target)]
+    with transaction():
+        moved = (
+            Build.update(status=target.value, reason=reason, finished_at=utcnow())
+            .where((Build.id == build_id) & Build.status.in_(sources))
+            .execute()
+        )
+        row = build_row(build_id)
+    if not moved and not BuildStatus(row.status).terminal:
+        raise Conflict(
+            f"build {build_id} cannot move from {row.status} to {target.value}"
+        )
+    return record_of(row)
+
+
+@store_call
+def request_cancel(build_id: int) -> BuildRecord:
+    """Ask for a build to stop: a QUEUED build is CANCELLED at once, a RUNNING one is
+    flagged for its owner; a finished build is returned unchanged."""
+    with transaction():
+        Build.update(
+            status=BuildStatus.CANCELLED.value,
+            reason=CANCELLED_BEFORE_START,
+            finished_at=utcnow(),
+            cancel_requested=True,
+        ).where((Build.id == build_id) & (Build.status == BuildStatus.QUEUED.value)).execute()
+        Build.update(cancel_requested=True).where(
+            (Build.id == build_id) & (Build.status == BuildStatus.RUNNING.value)
+        ).execute()
+        return record_of(build_row(build_id))

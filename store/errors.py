@@ -1,0 +1,19 @@
+"""Errors the store raises: callers never see peewee or driver exceptions."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """A database operation failed for a reason that retrying will not fix."""
+
+
+class StoreUnavailable(StoreError):
+    """The database stayed unreachable for the whole retry budget."""
+
+
+class NotFound(StoreError):
+    """The named pipeline, build, job or snapshot does not exist."""
+
+
+class Conflict(StoreError):
+    """The change contradicts what is stored (a duplicate name, an illegal state move)."""

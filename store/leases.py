@@ -1,0 +1,118 @@
+"""Build ownership: an executor holds a RUNNING build through a lease it keeps renewing.
+
+Times are the executors' clocks (UTC); leases of tens of seconds tolerate the skew of
+NTP-synchronised hosts. ``now`` parameters exist so tests can move time, not for callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from peewee import fn
+
+from store.builds import build_row, builds_query, record_of
+from store.db import store_call, transaction, utcnow
+from store.models import Build
+from store.records import BuildRecord
+from workflow.states import BuildStatus
+
+_RUNNING = BuildStatus.RUNNING.value
+
+
+def _naive(moment: datetime) -> datetime:
+    # Inside SQL functions peewee does not apply the field's conversion.
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _check_lease(lease_s: float) -> None:
+    if lease_s <= 0:
+        raise ValueError(f"lease_s must be > 0, got {lease_s}")
+
+
+@store_call
+def claim_build(
+    build_id: int, owner: str, lease_s: float, *, now: datetime | None = None
+) -> BuildRecord | None:
+    """Take a build for ``owner``: QUEUED → RUNNING, or a RUNNING build whose lease
+    expired, was released, or is already ``owner``'s. None when another live owner
+    holds it or it has finished. One conditional UPDATE: two claimers never both win.
+    """
+    _check_lease(lease_s)
+    if not owner:
+        raise ValueError("owner must not be empty")
+    now = now or utcnow()
+    with transaction():
+        claimed = (
+            Build.update(
+                status=_RUNNING,
+                owner=owner,
+                lease_until=now + timedelta(seconds=lease_s),
+                started_at=fn.COALESCE(Build.started_at, _naive(now)),
+            )
+            .where(
+                (Build.id == build_id)
+                & (
+                    (Build.status == BuildStatus.QUEUED.value)
+                    | (
+                        (Build.status == _RUNNING)
+                        & (
+                            Build.owner.is_null()
+                            | (Build.owner == owner)
+                            | (Build.lease_until < now)
+                        )
+                    )
+                )
+            )
+            .execute()
+        )
+        row = build_row(build_id)  # NotFound for an unknown id
+    return record_of(row) if claimed else None
+
+
+@store_call
+def renew_leases(
+    owner: str, build_ids: Sequence[int], lease_s: float, *, now: datetime | None = None
+) -> list[int]:
+    """Extend ``owner``'s leases; returns the ids it still owns (the others were taken
+    over or finished: their work must stop)."""
+    _check_lease(lease_s)
+    ids = sorted(set(build_ids))
+    if not ids:
+        return []
+    now = now or utcnow()
+    mine = (Build.id.in_(ids)) & (Build.owner == owner) & (Build.status == _RUNNING)
+    with transaction():
+        Build.update(lease_until=now + timedelta(seconds=lease_s)).where(mine).execute()
+        return [row.id for row in Build.select(Build.id).where(mine).order_by(Build.id)]
+
+
+@store_call
+def expired_builds(limit: int = 100, *, now: datetime | None = None) -> list[BuildRecord]:
+    """RUNNING builds nobody holds: lease expired, or released by a stopping executor."""
+    now = now or utcnow()
+    query = (
+        builds_query()
+        .where(
+            (Build.status == _RUNNING)
+            & (Build.owner.is_null() | Build.lease_until.is_null() | (Build.lease_until < now))
+        )
+        .order_by(Build.lease_until, Build.id)
+        .limit(limit)
+    )
+    return [record_of(row) for row in query]
+
+
+@store_call
+def release_build(build_id: int, owner: str) -> bool:
+    """Give up ``owner``'s lease so another executor can take the build at once.
+
+    Returns False when ``owner`` did not hold it (nothing changes then).
+    """
+    with transaction():
+        released = (
+            Build.update(owner=None, lease_until=None)
+            .where((Build.id == build_id) & (Build.owner == owner) & (Build.status == _RUNNING))
+            .execute()
+        )
+    return bool(released)

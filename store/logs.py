@@ -1,0 +1,176 @@
+"""Job logs, stored as chunks: one row per batch of consecutive lines of a job.
+
+A chunk is keyed by (job, first_line), so "from line N" finds the chunk holding N with
+one index probe and reads on from there, and a chunk written twice is ignored.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any, Literal
+
+from peewee import chunked, fn
+
+from store.db import backend, database, store_call, transaction, utcnow
+from store.models import LogChunk
+from store.records import LogChunkInit, LogLine
+
+LogWriteMethod = Literal["insert", "copy"]
+
+# Measured by bench/store_logs.py (see the module's docstring for the numbers).
+DEFAULT_POSTGRES_METHOD: LogWriteMethod = "copy"
+_INSERT_BATCH = 500  # rows per INSERT: 5 parameters each stays far below SQLite's limit
+_READ_PAGE = 200  # chunks fetched per query while collecting lines
+
+
+def _content(chunk: LogChunkInit, position: int) -> str:
+    if chunk.first_line < 1:
+        raise ValueError(
+            f"log chunks[{position}] (job row {chunk.job_row_id}): first_line must be >= 1, "
+            f"got {chunk.first_line}"
+        )
+    text = "\n".join(chunk.lines)
+    if text.count("\n") != len(chunk.lines) - 1:
+        raise ValueError(
+            f"log chunks[{position}] (job row {chunk.job_row_id}, from line "
+            f"{chunk.first_line}): a line contains a newline; split lines before storing"
+        )
+    # PostgreSQL text cannot hold NUL; keep both backends identical.
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _rows(chunks: Sequence[LogChunkInit]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [
+        {
+            "job": chunk.job_row_id,
+            "first_line": chunk.first_line,
+            "line_count": len(chunk.lines),
+            "content": _content(chunk, position),
+            "created_at": now,
+        }
+        for position, chunk in enumerate(chunks)
+        if chunk.lines
+    ]
+
+
+def _insert(rows: list[dict[str, Any]]) -> None:
+    with transaction():
+        for batch in chunked(rows, _INSERT_BATCH):
+            LogChunk.insert_many(batch).on_conflict_ignore().execute()
+
+
+def _copy_field(text: str) -> str:
+    return (
+        text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _copy(rows: list[dict[str, Any]]) -> None:
+    import psycopg2  # type: ignore[import-untyped]
+
+    buffer = io.StringIO()
+    for row in rows:
+        created = row["created_at"].astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        buffer.write(
+            f"{row['job']}\t{row['first_line']}\t{row['line_count']}\t"
+            f"{_copy_field(row['content'])}\t{created}\n"
+        )
+    buffer.seek(0)
+    try:
+        with transaction(), database.connection().cursor() as cursor:
+            cursor.copy_expert(
+                "COPY log_chunks (job_id, first_line, line_count, content, created_at) "
+                "FROM STDIN",
+                buffer,
+            )
+    except psycopg2.IntegrityError:
+        # COPY has no ON CONFLICT: a batch repeating a stored chunk goes the slow way,
+        # which skips the duplicates (or reports a missing job row as a Conflict).
+        _insert(rows)
+
+
+@store_call
+def append_log_chunks(
+    chunks: Sequence[LogChunkInit], *, method: LogWriteMethod | None = None
+) -> None:
+    """Store chunks of log lines in one transaction; chunks already stored are skipped.
+
+    ``method`` "copy" (PostgreSQL's COPY FROM STDIN) or "insert" (multi-row INSERTs);
+    None picks the faster for the backend. SQLite always inserts.
+    """
+    rows = _rows(chunks)
+    if not rows:
+        return
+    chosen = method or (DEFAULT_POSTGRES_METHOD if backend() == "postgresql" else "insert")
+    if chosen == "copy" and backend() == "postgresql":
+        _copy(rows)
+    elif chosen in ("copy", "insert"):
+        _insert(rows)
+    else:
+        raise ValueError(f"log write method must be 'insert' or 'copy', got {chosen!r}")
+
+
+def _read_job(job_row_id: int, from_line: int, limit: int, out: list[LogLine]) -> None:
+    start = (
+        LogChunk.select(fn.MAX(LogChunk.first_line))
+        .where((LogChunk.job == job_row_id) & (LogChunk.first_line <= from_line))
+        .scalar()
+    )
+    after = (start or from_line) - 1
+    while len(out) < limit:
+        page: list[tuple[int, int, str]] = list(
+            LogChunk.select(LogChunk.first_line, LogChunk.line_count, LogChunk.content)
+            .where((LogChunk.job == job_row_id) & (LogChunk.first_line > after))
+            .order_by(LogChunk.first_line)
+            .limit(_READ_PAGE)
+            .tuples()
+            .iterator()
+        )
+        for first, count, content in page:
+            if first + count <= from_line:
+                continue  # the chunk before from_line's, when from_line is past its end
+            lines = content.split("\n")
+            skip = max(0, from_line - first)
+            for offset in range(skip, count):
+                out.append(LogLine(job_row_id, first + offset, lines[offset]))
+                if len(out) == limit:
+                    return
+        if len(page) < _READ_PAGE:
+            return
+        after = page[-1][0]
+
+
+@store_call
+def read_logs(
+    job_row_ids: Sequence[int], from_line: int = 1, limit: int = 10_000
+) -> list[LogLine]:
+    """Up to ``limit`` stored lines numbered >= ``from_line`` of the given job rows,
+    ordered by (job row id, line number)."""
+    if from_line < 1:
+        raise ValueError(f"from_line must be >= 1, got {from_line}")
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    out: list[LogLine] = []
+    for job_row_id in sorted(set(job_row_ids)):
+        _read_job(job_row_id, from_line, limit, out)
+        if len(out) >= limit:
+            break
+    return out
+
+
+@store_call
+def log_line_count(job_row_id: int) -> int:
+    """The number of the last stored line of the job row (0 when none): a re-attached
+    log follower skips that many lines."""
+    last = (
+        LogChunk.select(LogChunk.first_line, LogChunk.line_count)
+        .where(LogChunk.job == job_row_id)
+        .order_by(LogChunk.first_line.desc())
+        .limit(1)
+        .tuples()
+        .first()
+    )
+    return 0 if last is None else int(last[0] + last[1] - 1)

@@ -1,0 +1,101 @@
+"""Versioned schema migrations, applied in order and recorded in ``schema_versions``.
+
+Add a change as the next numbered function and append it to `MIGRATIONS`; write it with
+`schema_migrator(db)` (``playhouse.migrate``) so it runs on SQLite and PostgreSQL alike.
+v1 creates the tables from the current models: when a later migration alters a table,
+first freeze v1's definition of that table here, so a fresh database still replays the
+history step by step (the migration tests fail on a fresh database until you do).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+
+import peewee
+from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
+
+from store.db import database
+from store.models import ALL_MODELS, SchemaVersion
+
+log = logging.getLogger(__name__)
+
+Migration = Callable[[peewee.Database], None]
+
+# Any fixed 64-bit number: every Conveyor process contends on the same one.
+_ADVISORY_LOCK_KEY = zlib.crc32(b"conveyor.schema-migrations")
+
+
+def _v1_initial_schema(db: peewee.Database) -> None:
+    db.create_tables([m for m in ALL_MODELS if m is not SchemaVersion])
+
+
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
+    (1, "users, tokens, pipelines, builds, snapshots, jobs, steps, log chunks", _v1_initial_schema),
+)
+
+
+def schema_migrator(db: peewee.Database) -> SchemaMigrator:
+    """The ``playhouse.migrate`` migrator for ``db``'s backend (for migrations v2+)."""
+    if isinstance(db, peewee.PostgresqlDatabase):
+        return PostgresqlMigrator(db)
+    return SqliteMigrator(db)
+
+
+def _resolve(db: peewee.Database | None) -> peewee.Database:
+    real = db if db is not None else database.obj
+    if real is None:
+        raise RuntimeError("no database: call store.open_database(url) first or pass one")
+    return real
+
+
+def _applied(db: peewee.Database) -> set[int]:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return set()
+    return {row.version for row in SchemaVersion.select(SchemaVersion.version)}
+
+
+def current_version(db: peewee.Database | None = None) -> int:
+    """The highest applied migration number (0 for an empty database)."""
+    real = _resolve(db)
+    with real.bind_ctx(ALL_MODELS, bind_refs=False, bind_backrefs=False), (
+        real.connection_context()
+    ):
+        return max(_applied(real), default=0)
+
+
+def migrate(db: peewee.Database | None = None) -> list[int]:
+    """Apply the pending migrations in order, each in its own transaction.
+
+    Returns the versions applied now (empty when the schema is current). Two processes
+    migrating at once are serialised: by an advisory lock on PostgreSQL, by SQLite's
+    write lock (each step re-checks inside its transaction) on SQLite.
+    """
+    real = _resolve(db)
+    postgres = isinstance(real, peewee.PostgresqlDatabase)
+    done: list[int] = []
+    with real.bind_ctx(ALL_MODELS, bind_refs=False, bind_backrefs=False), (
+        real.connection_context()
+    ):
+        if postgres:
+            real.execute_sql(  # type: ignore[no-untyped-call]
+                "SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,)
+            )
+        try:
+            with real.atomic():
+                real.create_tables([SchemaVersion])
+            for version, title, apply in MIGRATIONS:
+                with real.atomic():
+                    if SchemaVersion.get_or_none(SchemaVersion.version == version):
+                        continue
+                    log.info("applying schema migration %d: %s", version, title)
+                    apply(real)
+                    SchemaVersion.create(version=version)
+                done.append(version)
+        finally:
+            if postgres:
+                real.execute_sql(  # type: ignore[no-untyped-call]
+                    "SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK_KEY,)
+                )
+    return done
