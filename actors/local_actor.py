@@ -28,6 +28,8 @@ from workflow.markers import MarkerParser
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0
+# Benchmarks set this to a list to receive (handle, "spawn"|"exit", monotonic time).
+TIMELINE: list[tuple[str, str, float]] | None = None
 READ_SIZE = 1 << 16
 # Inherited from the runtime's own environment so tools behave as in a shell.
 _PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
@@ -87,6 +89,8 @@ class _Process:
 
     def _loop(self, stop: threading.Event) -> None:
         run = self.run
+        if TIMELINE is not None:
+            TIMELINE.append((run.name, "spawn", time.monotonic()))
         try:
             self.proc = self._spawn()
         except OSError as exc:
@@ -124,6 +128,8 @@ class _Process:
             self._deliver([tail], parser, services)
         self.proc.stdout.close()
         code = self.proc.wait()
+        if TIMELINE is not None:
+            TIMELINE.append((run.name, "exit", time.monotonic()))
         if code < 0:
             code = 128 - code
         if timed_out:
