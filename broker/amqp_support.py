@@ -178,7 +178,8 @@ def open_with_backoff(
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_transient),
-        wait=tenacity.wait_exponential_jitter(initial=0.1, max=5.0, jitter=0.2),
+        # Jitter spreads the reconnects of many replicas after a broker restart.
+        wait=tenacity.wait_exponential(multiplier=0.1, max=5.0) + tenacity.wait_random(0, 0.2),
         stop=lambda _state: should_stop(),
         sleep=interruptible_sleep(should_stop, wake),
         before_sleep=before_sleep,
