@@ -7,6 +7,7 @@ mapped to its status code by ``rpc.interceptor``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 import grpc
@@ -30,6 +31,9 @@ from workflow.errors import WorkflowInvalid
 
 log = logging.getLogger(__name__)
 
+MAX_NAME = 200
+PIPELINE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._/-]{{0,{MAX_NAME - 1}}}")
+
 # How long StartPipelineBuild waits for the executor service to create the build.
 CREATE_BUILD_TIMEOUT = 30.0
 
@@ -43,7 +47,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         queue: BuildQueue,
         feed: ChangeFeedApi,
         *,
-        store_api: StoreApi = store,  # type: ignore[assignment]
+        store_api: StoreApi = store,
         poll_seconds: float = build_streams.POLL_SECONDS,
     ) -> None:
         self._executor = executor
@@ -57,7 +61,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     def CreatePipeline(
         self, request: pipeline_pb2.CreatePipelineRequest, context: grpc.ServicerContext
     ) -> pipeline_pb2.CreatePipelineResponse:
-        _require("name", request.name)
+        _check_name(request.name)
         _check_workflow(request.workflow_yaml)
         record = self._store.create_pipeline(
             request.name, request.workflow_yaml, description=request.description
@@ -209,6 +213,15 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
 def _require(field: str, value: str) -> None:
     if not value:
         raise InvalidArgument(field, "is required")
+
+
+def _check_name(name: str) -> None:
+    if not PIPELINE_NAME.fullmatch(name):
+        raise InvalidArgument(
+            "name",
+            f"{name!r} is not a valid pipeline name: use 1 to {MAX_NAME} letters, digits, "
+            "'.', '_', '-' or '/', starting with a letter or digit",
+        )
 
 
 def _require_id(field: str, value: int) -> None:
