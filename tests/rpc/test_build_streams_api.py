@@ -138,7 +138,7 @@ def test_unknown_job_key_or_build_is_not_found(
         pb.StreamBuildLogsRequest(build_id=build_id + 10),
     ):
         error = call_error(
-            lambda r=request: list(stack.client.pipelines.StreamBuildLogs(r, timeout=30))  # type: ignore[misc]
+            lambda r=request: list(stack.client.pipelines.StreamBuildLogs(r, timeout=30))
         )
         assert error.code() == grpc.StatusCode.NOT_FOUND
     error = call_error(

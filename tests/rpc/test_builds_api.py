@@ -22,7 +22,7 @@ def _pipeline(stack: Stack, name: str = "web") -> None:
 
 
 def _start(stack: Stack, pipeline: str = "web", **kw: object) -> common_pb2.Build:
-    request = pb.StartPipelineBuildRequest(pipeline=pipeline, ref="refs/heads/main", **kw)  # type: ignore[arg-type]
+    request = pb.StartPipelineBuildRequest(pipeline=pipeline, ref="refs/heads/main", **kw)
     return stack.client.pipelines.StartPipelineBuild(request).build
 
 
@@ -121,7 +121,7 @@ def test_get_build_with_jobs_and_steps(stack: Stack) -> None:
 
     for build_id in (build.id + 100, 0):
         error = call_error(
-            lambda b=build_id: stack.client.pipelines.GetBuild(pb.GetBuildRequest(build_id=b))  # type: ignore[misc]
+            lambda b=build_id: stack.client.pipelines.GetBuild(pb.GetBuildRequest(build_id=b))
         )
         expected = grpc.StatusCode.NOT_FOUND if build_id else grpc.StatusCode.INVALID_ARGUMENT
         assert error.code() == expected
@@ -204,3 +204,12 @@ def test_executor_create_build_directly(stack: Stack) -> None:
         )
         assert error.code() == grpc.StatusCode.NOT_FOUND
     assert stack.queue.depth() == 0  # the executor never publishes: the caller does
+
+
+def test_start_while_the_executor_service_is_down_is_unavailable(stack: Stack) -> None:
+    _pipeline(stack)
+    stack.executor_server.stop(0).wait()
+    error = call_error(lambda: _start(stack))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "unavailable" in (error.details() or "")
+    assert stack.queue.depth() == 0

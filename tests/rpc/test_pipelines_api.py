@@ -69,7 +69,7 @@ def test_bad_workflow_is_invalid_argument_with_every_error(stack: Stack) -> None
 
 def test_bad_name_is_invalid_argument(stack: Stack) -> None:
     for name in ["", "-dash", "x" * 201, "has space"]:
-        error = call_error(lambda name=name: _create(stack, name))  # type: ignore[misc]
+        error = call_error(lambda name=name: _create(stack, name))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, name
         assert [f for f, _ in field_violations(error)] == ["name"]
 
@@ -115,7 +115,7 @@ def test_list_pipelines_rejects_bad_page_arguments(stack: Stack) -> None:
         pb.ListPipelinesRequest(page_token="garbage!"),
         pb.ListPipelinesRequest(page_size=-3),
     ):
-        error = call_error(lambda r=request: stack.client.pipelines.ListPipelines(r))  # type: ignore[misc]
+        error = call_error(lambda r=request: stack.client.pipelines.ListPipelines(r))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field_violations(error)
 

@@ -25,7 +25,7 @@ from tests.rpc.helpers import call_error
 def _health(port: int, service: str) -> int:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        return stub.Check(health_pb2.HealthCheckRequest(service=service)).status  # type: ignore[no-any-return]
+        return stub.Check(health_pb2.HealthCheckRequest(service=service)).status
 
 
 def test_health_reports_each_registered_service_and_not_serving_on_shutdown(
