@@ -41,6 +41,7 @@ def stream_logs(
     since = feed.version(build_id)  # before the first read, so no change is missed
     start = max(request.from_line, 1)
     next_line: dict[int, int] = {}
+    drained: set[int] = set()
     key_checked = False
     while is_active():
         # State first, lines second: whatever was written before the build finished
@@ -56,12 +57,19 @@ def stream_logs(
             bool(request.job_key) and bool(jobs) and jobs[0].status.terminal
         )
         for job in jobs:
+            if job.id in drained:
+                continue
             position = next_line.setdefault(job.id, start)
-            for batch in _drain(db, job, position, allow_gaps=finished):
+            done = finished or job.status.terminal
+            for batch in _drain(db, job, position, allow_gaps=done):
                 next_line[job.id] = batch[-1].number + 1
                 yield pipeline_pb2.StreamBuildLogsResponse(
                     lines=[convert.log_line(line, job.key) for line in batch]
                 )
+            if job.status.terminal:
+                # Its status was read before its lines: nothing can follow. Skipping it
+                # keeps a follower of a wide build from re-reading every finished job.
+                drained.add(job.id)
         if not request.follow or finished:
             return
         since = feed.wait(build_id, since, timeout=poll)

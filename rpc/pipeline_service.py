@@ -122,6 +122,8 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     ) -> pipeline_pb2.StartPipelineBuildResponse:
         _require("pipeline", request.pipeline)
         pipeline = self._store.get_pipeline(request.pipeline)
+        if pipeline.archived:
+            raise FailedPrecondition(f"pipeline {pipeline.name!r} is archived")
         _check_inputs(pipeline, dict(request.inputs))
         # Through the real channel even in one process: the executor may be elsewhere.
         created = self._executor.CreateBuild(

@@ -188,3 +188,31 @@ def test_watch_unknown_build_is_not_found(stack: Stack) -> None:
         lambda: list(stack.client.pipelines.WatchBuild(pb.WatchBuildRequest(build_id=999)))
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_follow_stops_reading_jobs_that_finished_and_were_drained(
+    stack: Stack, running: tuple[int, list[JobRecord]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_id, (build_job, test_job) = running
+    _write(stack, build_id, build_job, 1, 2)
+    store.update_job(build_job.id, status=JobStatus.RUNNING)
+    store.update_job(build_job.id, status=JobStatus.SUCCEEDED, exit_code=0)
+    reads: list[tuple[int, ...]] = []
+    real_read = store.read_logs
+
+    def counting_read(job_row_ids: list[int], from_line: int = 1, limit: int = 10_000) -> object:
+        reads.append(tuple(job_row_ids))
+        return real_read(job_row_ids, from_line=from_line, limit=limit)
+
+    monkeypatch.setattr(store, "read_logs", counting_read)
+    stream = stack.client.pipelines.StreamBuildLogs(
+        pb.StreamBuildLogsRequest(build_id=build_id, follow=True), timeout=30
+    )
+    assert [(x.job_key, x.number) for x in next(stream).lines] == [("build", 1), ("build", 2)]
+    for first in (1, 2):
+        _write(stack, build_id, test_job, first, first)
+        assert [(x.job_key, x.number) for x in next(stream).lines] == [("test", first)]
+    _finish(stack, build_id, [test_job])
+    assert list(stream) == []
+    assert reads.count((build_job.id,)) == 1
+    assert reads.count((test_job.id,)) >= 2
