@@ -41,6 +41,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+import pika.exceptions as pex
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from broker.amqp_publisher import Publisher
@@ -54,7 +55,6 @@ from broker.amqp_support import (
     close_quietly,
     connection_parameters,
     fatal_error,
-    is_transient,
     log,
     open_with_backoff,
 )
@@ -288,9 +288,9 @@ class AmqpQueue:
             # deliveries still unacknowledged go back to the queue.
             connection.process_data_events(time_limit=0)
             return True
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
+        except (pex.AMQPError, OSError) as exc:
+            # Anything the broker does to an established consumer (including closing its
+            # channel with 406 on a consumer timeout) is cured by reconnecting.
             log.warning("%s: connection lost (%r); reconnecting", what, exc)
             return False
 

@@ -98,7 +98,7 @@ class Publisher:
         with self._lock:
             if self._closing.is_set():
                 raise BrokerError("the AMQP publisher is closed")
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name=self._thread_name, daemon=True
                 )
@@ -231,6 +231,9 @@ class Publisher:
         try:
             channel = self._connection.channel()
             channel.confirm_delivery()
+            # Whatever the broker closed the channel over (a missing queue or exchange)
+            # is best cured by declaring the topology again.
+            self._setup(channel)
             return channel
         except pex.AMQPError as exc:
             _log.warning("publisher: reopening the channel failed (%r); reconnecting", exc)

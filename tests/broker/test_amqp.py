@@ -266,6 +266,34 @@ def test_ack_on_a_dead_channel_is_dropped_and_the_message_redelivered(
     assert (items[1].body, items[1].redelivered) == (b"held", True)
 
 
+def test_consumer_survives_its_queue_being_deleted(make_queue: MakeQueue, amqp_url: str) -> None:
+    queue = make_queue()
+    got = Collector()
+    with Loop(queue.consume_builds, acking(got), 1) as loop:
+        assert loop.ready.wait(10)
+        queue.publish_build(b"first")
+        got.wait_for(1)
+        loop.ready.clear()
+        with raw_channel(amqp_url) as channel:
+            channel.queue_delete(queue.topology.queue)
+        # The broker cancels the consumer; it declares the queue again and resumes.
+        assert loop.ready.wait(15)
+        queue.publish_build(b"second")
+        items = got.wait_for(2)
+    assert [d.body for d in items] == [b"first", b"second"]
+
+
+def test_publisher_declares_a_deleted_queue_again(make_queue: MakeQueue, amqp_url: str) -> None:
+    queue = make_queue()
+    queue.publish_build(b"one")
+    with raw_channel(amqp_url) as channel:
+        channel.queue_delete(queue.topology.queue)
+    # mandatory=True makes the broker return it as unroutable; the publisher re-declares.
+    queue.publish_build(b"two")
+    assert queue.depth() == 1
+    assert wait_for_messages(amqp_url, queue.topology.queue, 1) == [b"two"]
+
+
 def test_conflicting_declaration_is_a_clear_error(make_queue: MakeQueue) -> None:
     make_queue(delivery_limit=5).publish_build(b"x")
     other = make_queue(delivery_limit=3)
