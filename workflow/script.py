@@ -1,0 +1,360 @@
+"""Renders one job as a POSIX ``sh`` runner script (the job's single process or pod).
+
+The script runs the steps in order like a GitHub runner and reports through the
+markers of :mod:`workflow.markers`. Templates that only need the contexts known when the
+job starts are evaluated here; those that need ``steps`` or ``job.status`` are
+compiled into shell by :mod:`workflow.shellcond`. Values never become shell code: they
+are single-quoted, except in ``run``, where (as on GitHub) a template's value is pasted
+into the step's script text, which is written to a file, not to this script.
+
+Deliver the script as a file or as ``sh -c`` text (mind the 128 KiB limit of one
+argument on Linux); it reads nothing from stdin. Its cwd is the workspace.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from workflow.expressions import to_string
+from workflow.markers import check_nonce, encode_field
+from workflow.model import JobSpec, Plan, StepSpec
+from workflow.runner_template import EPILOGUE, PRELUDE
+from workflow.shellcond import Compiler, ScriptError, sh_quote, unwrap_template
+
+__all__ = ["ScriptError", "render_job_script"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CHECKOUT = "actions/checkout"
+_CHECKOUT_INPUTS = ("repository", "ref", "path", "fetch-depth")
+_SETSID = "exec $_cv_setsid"
+_SHELLS = {
+    "bash": (f'{_SETSID} bash --noprofile --norc -eo pipefail "$_cv_f"', ".sh"),
+    "sh": (f'{_SETSID} sh -e "$_cv_f"', ".sh"),
+    "python": (
+        "if command -v python >/dev/null 2>&1; then _cv_py=python; else _cv_py=python3; fi\n"
+        f'  {_SETSID} "$_cv_py" "$_cv_f"',
+        ".py",
+    ),
+    "pwsh": (f"{_SETSID} pwsh -command \". '$_cv_f'\"", ".ps1"),
+}
+# GitHub's default when no shell is given anywhere: bash -e, or sh -e without bash.
+_DEFAULT_SHELL = (
+    "if command -v bash >/dev/null 2>&1; then _cv_sh=bash; else _cv_sh=sh; fi\n"
+    f'  {_SETSID} "$_cv_sh" -e "$_cv_f"',
+    ".sh",
+)
+
+
+def render_job_script(job: JobSpec, plan: Plan, contexts: Mapping[str, Any], nonce: str) -> str:
+    """The runner script of ``job``. ``contexts`` are the expression contexts known when
+    the job starts (``github``, ``env`` — workflow and job env merged and evaluated —,
+    ``inputs``, ``matrix``, ``needs``, ``strategy``, ``job``, ``runner``, ``vars``,
+    ``secrets``); ``nonce`` comes from :func:`workflow.markers.new_nonce`.
+
+    Raises :class:`ScriptError` naming the step and the expression when a template
+    cannot be evaluated or needs run-time values in an unsupported way."""
+    return _Renderer(job, plan, contexts).render(check_nonce(nonce))
+
+
+class _Renderer:
+    def __init__(self, job: JobSpec, plan: Plan, contexts: Mapping[str, Any]) -> None:
+        self.job, self.plan, self.contexts = job, plan, contexts
+        ids: dict[str, int] = {}
+        for step in job.steps:
+            if step.id is not None:
+                if step.id.lower() in ids:
+                    raise ScriptError(f"{self.where(step)}: duplicate step id '{step.id}'")
+                ids[step.id.lower()] = step.index
+        self.compiler = Compiler(ids)
+        self.functions: list[str] = []
+        self.names: dict[tuple[int, str], str] = {}
+
+    def where(self, step: StepSpec | None, field: str = "") -> str:
+        base = f"jobs.{self.job.job_id}"
+        if step is not None:
+            base += f".steps[{step.index}]"
+            if step.id:
+                base += f" ('{step.id}')"
+        return f"{base}.{field}" if field else base
+
+    def render(self, nonce: str) -> str:
+        prelude = (
+            PRELUDE.replace("@NONCE@", nonce)
+            .replace("@SKIP_CANCELLED@", encode_field("skipped: the job was cancelled"))
+            .replace("@SKIP_FAILED@", encode_field("skipped: an earlier step failed"))
+        )
+        body = [self.step_block(step) for step in self.job.steps]
+        body.append(self.job_outputs())
+        return "\n".join(
+            [prelude, self.exports(), *self.functions, *self.output_handlers(), *body, EPILOGUE]
+        )
+
+    # -- environment ---------------------------------------------------------------
+
+    def exports(self) -> str:
+        lines = [
+            "export GITHUB_ACTIONS=true CI=true",
+            'export GITHUB_WORKSPACE="$_cv_ws" RUNNER_TEMP="$_cv_tmp/temp"',
+        ]
+        reserved = {"workspace", "env", "output", "path", "step_summary", "token", "event"}
+        for prefix, context in (("GITHUB_", "github"), ("RUNNER_", "runner")):
+            values = self.contexts.get(context) or {}
+            for key, value in values.items():
+                name = prefix + str(key).upper()
+                if key in reserved or key == "temp" or not _NAME.match(name):
+                    continue
+                if isinstance(value, str | int | float | bool):
+                    lines.append(_export(name, to_string(value)))
+        for key, value in (self.contexts.get("env") or {}).items():
+            lines.append(_export(self.env_name(key, None), to_string(value)))
+        return "\n".join(lines)
+
+    def env_name(self, key: str, step: StepSpec | None) -> str:
+        if not _NAME.match(key):
+            raise ScriptError(
+                f"{self.where(step, 'env')}: '{key}' is not a valid environment variable "
+                "name (letters, digits and '_', not starting with a digit)"
+            )
+        return key
+
+    def step_contexts(self, step: StepSpec) -> Mapping[str, Any]:
+        """The contexts for a step's run/name/with: ``env`` includes the step's env
+        where its values are known before the job runs."""
+        env = dict(self.contexts.get("env") or {})
+        for key, text in step.env.items():
+            try:
+                env[key] = self.compiler.constant(text, self.contexts, "")
+            except ScriptError:
+                continue  # needs run-time values: not visible as env.<key>
+        return {**self.contexts, "env": env}
+
+    # -- steps -----------------------------------------------------------------------
+
+    def step_block(self, step: StepSpec) -> str:
+        i = step.index
+        ctx = self.step_contexts(step)
+        lines = [f"# step {i}", f"_cv_oc_{i}=; _cv_cc_{i}="]
+        if_text = step.if_ if step.if_ is not None and step.if_.strip() else "true"
+        setup, cond, has_status = self.compiler.condition(if_text, ctx, self.where(step, "if"))
+        lines += setup
+        false_reason = sh_quote(encode_field(f"if: {unwrap_template(if_text, '')} was false"))
+        if has_status:
+            lines.append(f"if ! {{ {cond}; }}; then _cv_skip {i} {false_reason}")
+        else:
+            success = '[ "$_cv_fail$_cv_canc" = 00 ]'
+            lines.append(f'if ! {success}; then _cv_skipped; _cv_skip {i} "$_cv_why"')
+            lines.append(f"elif ! {{ {cond}; }}; then _cv_skip {i} {false_reason}")
+        lines.append("else")
+        setup, name = self.compiler.template(step.name, ctx, self.where(step, "name"))
+        lines += setup
+        lines.append(f'_cv_mark "step-start::{i}::$(_cv_enc {name})"')
+        command, ext = self.step_command(step, ctx)
+        body_setup, body = self.step_body(step, ctx)
+        lines += body_setup
+        lines.append(f"printf '%s' {body} >\"$_cv_tmp/s{i}{ext}\"")
+        lines.append(f"_cv_coe={self.continue_on_error(step, ctx, lines)}")
+        seconds, whole, label = _timeout(step, self.where(step, "timeout-minutes"))
+        lines.append(f"_cv_begin {i}")
+        self.functions.append(self.step_function(step, ctx, command, ext))
+        lines.append(f"_cv_run _cv_step_{i} {seconds} {whole}")
+        lines.append(f"_cv_post {i} _cv_out_{i}")
+        lines.append(f'_cv_end {i} "$_cv_coe" {label}')
+        lines.append("fi")
+        return "\n".join(lines)
+
+    def continue_on_error(self, step: StepSpec, ctx: Mapping[str, Any], lines: list[str]) -> str:
+        value = step.continue_on_error
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        where = self.where(step, "continue-on-error")
+        setup, cond, _ = self.compiler.condition(value, ctx, where)
+        lines += setup
+        return f"$(if {cond}; then echo 1; else echo 0; fi)"
+
+    def step_body(self, step: StepSpec, ctx: Mapping[str, Any]) -> tuple[list[str], str]:
+        if step.uses is not None:
+            return [], sh_quote(self.checkout_body(step, ctx))
+        if step.run is None:
+            raise ScriptError(f"{self.where(step)}: a step needs 'run' or 'uses'")
+        return self.compiler.template(step.run, ctx, self.where(step, "run"))
+
+    def step_command(self, step: StepSpec, ctx: Mapping[str, Any]) -> tuple[str, str]:
+        if step.uses is not None:
+            return _SHELLS["sh"]
+        spec = step.shell or self.job.defaults_shell or self.plan.defaults_shell
+        if spec is None:
+            return _DEFAULT_SHELL
+        where = self.where(step, "shell")
+        spec = str(self.compiler.constant(spec, ctx, where)).strip()
+        if spec in _SHELLS:
+            return _SHELLS[spec]
+        if spec in ("cmd", "powershell"):
+            raise ScriptError(f"{where}: shell '{spec}' only exists on Windows runners")
+        try:
+            words = shlex.split(spec)
+        except ValueError as exc:
+            raise ScriptError(f"{where}: cannot split shell '{spec}': {exc}") from None
+        if not words:
+            raise ScriptError(f"{where}: empty shell")
+        if not any("{0}" in w for w in words):
+            words.append("{0}")
+        quoted = ['"$_cv_f"'.join(sh_quote(p) for p in w.split("{0}")) for w in words]
+        return f"{_SETSID} " + " ".join(quoted), ""
+
+    def step_function(self, step: StepSpec, ctx: Mapping[str, Any], command: str, ext: str) -> str:
+        i = step.index
+        lines = [f"_cv_step_{i}() {{", f'  _cv_f="$_cv_tmp/s{i}{ext}"']
+        directory = None
+        if step.uses is None:
+            directory = (
+                step.working_directory
+                or self.job.defaults_working_directory
+                or self.plan.defaults_working_directory
+            )
+        if directory:
+            setup, word = self.compiler.template(
+                directory, ctx, self.where(step, "working-directory")
+            )
+            lines += [f"  {s}" for s in setup]
+            lines.append(
+                f'  cd "$_cv_ws" && cd {word} || {{ printf \'conveyor: cannot enter the '
+                f"working-directory %s\\n' {word}; exit 1; }}"
+            )
+        for key, text in step.env.items():
+            name = self.env_name(key, step)
+            setup, word = self.compiler.template(
+                text, self.contexts, self.where(step, f"env.{key}")
+            )
+            lines += [f"  {s}" for s in setup]
+            lines.append(f"  {name}={word}; export {name}")
+        lines.append(f"  {command}")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def checkout_body(self, step: StepSpec, ctx: Mapping[str, Any]) -> str:
+        assert step.uses is not None
+        if step.uses.split("@", 1)[0].lower() != _CHECKOUT:
+            raise ScriptError(
+                f"{self.where(step, 'uses')}: '{step.uses}' is not supported; only "
+                "actions/checkout can be used"
+            )
+        inputs: dict[str, str] = {}
+        for key, text in step.with_.items():
+            if key not in _CHECKOUT_INPUTS:
+                raise ScriptError(
+                    f"{self.where(step, 'with.' + key)}: actions/checkout input '{key}' is "
+                    f"not supported (supported: {', '.join(_CHECKOUT_INPUTS)})"
+                )
+            value = self.compiler.constant(text, ctx, self.where(step, "with." + key))
+            inputs[key] = to_string(value)
+        github = self.contexts.get("github") or {}
+        server = to_string(github.get("server_url")) or "https://github.com"
+        if inputs.get("repository"):
+            repo = inputs["repository"]
+            url = repo if ("://" in repo or repo.startswith(("/", "git@"))) else f"{server}/{repo}"
+            target = inputs.get("ref", "")
+        else:
+            url = to_string(github.get("repository_url"))
+            if not url and github.get("repository"):
+                url = f"{server}/{to_string(github['repository'])}"
+            target = (
+                inputs.get("ref") or to_string(github.get("sha")) or to_string(github.get("ref"))
+            )
+        if not url:
+            return 'echo "no repository configured: skipping checkout"\n'
+        dest = inputs.get("path") or "."
+        if dest.startswith("/") or ".." in dest.split("/"):
+            raise ScriptError(f"{self.where(step, 'with.path')}: '{dest}' is outside the workspace")
+        depth = inputs.get("fetch-depth") or "1"
+        if not depth.isdigit():
+            raise ScriptError(f"{self.where(step, 'with.fetch-depth')}: '{depth}' is not a number")
+        return _CHECKOUT_SCRIPT.format(
+            url=sh_quote(url), target=sh_quote(target), dest=sh_quote(dest), depth=int(depth)
+        )
+
+    # -- outputs -------------------------------------------------------------------
+
+    def output_handlers(self) -> list[str]:
+        """Per step, the handler ``_cv_post`` calls for each output the step writes: it
+        keeps the outputs some expression reads, in their shell variables."""
+        wanted: dict[int, list[tuple[str, str]]] = {step.index: [] for step in self.job.steps}
+        for (index, folded), var in self.compiler.outputs.items():
+            wanted.setdefault(index, []).append((folded, var))
+        out = []
+        for index, pairs in sorted(wanted.items()):
+            lines = [f"{var}=" for _, var in pairs]
+            lines.append(f"_cv_out_{index}() {{")
+            if pairs:
+                lines.append("  case $1 in")
+                lines += [f"    {_ci_pattern(folded)}) {var}=$2 ;;" for folded, var in pairs]
+                lines.append("  esac")
+            else:
+                lines.append("  :")
+            lines.append("}")
+            out.append("\n".join(lines))
+        return out
+
+    def job_outputs(self) -> str:
+        lines = ["# job outputs"]
+        for key, text in self.job.outputs.items():
+            setup, word = self.compiler.template(
+                text, self.contexts, self.where(None, f"outputs.{key}")
+            )
+            lines += setup
+            lines.append(f'_cv_mark "output::{encode_field(key)}::$(_cv_enc {word})"')
+        return "\n".join(lines)
+
+
+def _export(name: str, value: str) -> str:
+    if "\0" in value:
+        raise ScriptError(f"environment variable {name} contains a NUL character")
+    return f"{name}={sh_quote(value)}; export {name}"
+
+
+def _ci_pattern(folded: str) -> str:
+    """A ``case`` pattern matching ``folded`` ignoring ASCII case."""
+    out = []
+    for char in folded:
+        if char.isascii() and char.isalpha():
+            out.append(f"[{char.lower()}{char.upper()}]")
+        else:
+            out.append(sh_quote(char))
+    return "".join(out) or "''"
+
+
+def _timeout(step: StepSpec, where: str) -> tuple[str, str, str]:
+    """``(seconds, whole seconds, label)`` as shell words; empty words without one."""
+    minutes = step.timeout_minutes
+    if minutes is None:
+        return "''", "''", "''"
+    if not minutes > 0:
+        raise ScriptError(f"{where}: must be a positive number of minutes, got {minutes}")
+    seconds = minutes * 60
+    whole = int(-(-seconds // 1))
+    return sh_quote(f"{seconds:.3f}"), str(whole), sh_quote(f"{minutes:g}m")
+
+
+_CHECKOUT_SCRIPT = """\
+url={url}; target={target}; dest={dest}; depth={depth}
+if ! command -v git >/dev/null 2>&1; then
+  echo "conveyor: git is not installed in the job image: cannot check out $url"; exit 127
+fi
+echo "Checking out $url at ${{target:-the default branch}} into $dest"
+mkdir -p "$dest"; cd "$dest"
+[ -d .git ] || git init -q .
+git remote remove origin >/dev/null 2>&1 || true
+git remote add origin "$url"
+if [ "$depth" -gt 0 ]; then shallow="--depth=$depth"; else shallow=; fi
+if git -c protocol.version=2 fetch -q --no-tags $shallow origin "${{target:-HEAD}}"; then
+  git -c advice.detachedHead=false checkout -q --force FETCH_HEAD
+else
+  echo "fetching $target alone failed: fetching every branch and tag"
+  git fetch -q origin '+refs/heads/*:refs/remotes/origin/*' '+refs/tags/*:refs/tags/*'
+  git -c advice.detachedHead=false checkout -q --force "$target" ||
+    git -c advice.detachedHead=false checkout -q --force "origin/$target"
+fi
+git log -1 --format='HEAD is now at %h %s'
+"""
