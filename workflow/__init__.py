@@ -16,8 +16,11 @@ from workflow.errors import WorkflowError, WorkflowInvalid
 from workflow.inputs import resolve_inputs
 from workflow.model import Plan
 from workflow.plan import Planner, check_cycles
+from workflow.schema import MAX_JOBS
 from workflow.validate import read_workflow
 from workflow.yamlsafe import YamlLimitError, load_document
+
+_TOO_MANY_JOBS = f"the workflow defines more than {MAX_JOBS} jobs; the limit is {MAX_JOBS}"
 
 __all__ = ["Plan", "WorkflowError", "WorkflowInvalid", "load", "resolve_inputs", "validate"]
 
@@ -50,9 +53,9 @@ def _plan(
     text: str | bytes, inputs: Mapping[str, Any] | None, github: Mapping[str, Any] | None
 ) -> tuple[Plan | None, list[WorkflowError]]:
     try:
-        document = load_document(text)
+        document = load_document(text, {"jobs": (MAX_JOBS + 1, _TOO_MANY_JOBS)})
     except YamlLimitError as exc:
-        return None, [WorkflowError(exc.line, exc.column, "", exc.message)]
+        return None, [WorkflowError(exc.line, exc.column, exc.path, exc.message)]
     source = text if isinstance(text, str) else text.decode("utf-8")
     errors = Errors(source)
     for problem in document.problems:

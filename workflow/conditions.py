@@ -39,7 +39,8 @@ def job_should_run(
     needs_ok = not cancelled and all(r == "success" for r in needs_results.values())
     functions: dict[str, Callable[..., Any]] = {
         "success": lambda: needs_ok,
-        "failure": lambda: any(r == "failure" for r in needs_results.values()),
+        # Once the build is cancelled only always() and cancelled() can start a job.
+        "failure": lambda: not cancelled and any(r == "failure" for r in needs_results.values()),
         "always": lambda: True,
         "cancelled": lambda: cancelled,
     }

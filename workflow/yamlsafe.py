@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +44,12 @@ _FLOAT = re.compile(
 class YamlLimitError(Exception):
     """The input exceeds a bound or is not loadable; carries a 1-based position."""
 
-    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+    def __init__(self, message: str, line: int = 1, column: int = 1, path: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.path = path
 
 
 @dataclass(eq=False)
@@ -105,12 +106,16 @@ class Document:
     problems: list[Problem]
 
 
-def load_document(text: str | bytes) -> Document:
+def load_document(
+    text: str | bytes, entry_limits: Mapping[str, tuple[int, str]] | None = None
+) -> Document:
     """Parse one YAML document into located nodes.
 
     Raises YamlLimitError when the text is too large, not YAML, uses unsupported
     features (custom tags, several documents) or exceeds the expansion budget.
     Duplicate keys are reported as problems; the first occurrence is kept.
+    ``entry_limits`` maps a mapping's path (``jobs``) to its most entries and the error
+    message: composing stops there, so 10,000 jobs cost no more than the limit.
     """
     if len(text) > MAX_FILE_BYTES:
         raise YamlLimitError(
@@ -123,7 +128,7 @@ def load_document(text: str | bytes) -> Document:
             raise YamlLimitError(
                 f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"
             ) from None
-    return _Composer(text).compose()
+    return _Composer(text, entry_limits or {}).compose()
 
 
 def to_plain(node: YNode) -> Any:
@@ -150,8 +155,9 @@ def walk_paths(node: YNode, path: str) -> Iterator[tuple[str, YScalar]]:
 
 
 class _Composer:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, entry_limits: Mapping[str, tuple[int, str]]) -> None:
         self._parser: Any = _Parser(text)
+        self._limits = entry_limits
         self._anchors: dict[str, YNode] = {}
         self._total = 0
         self._problems: list[Problem] = []
@@ -276,7 +282,10 @@ class _Composer:
 
     def _mapping(self, path: str, depth: int, line: int, column: int) -> YMap:
         node = YMap(line, column, 1)
+        limit, message = self._limits.get(path, (0, ""))
         while not self._parser.check_event(yaml.MappingEndEvent):
+            if limit and len(node.entries) >= limit:
+                raise YamlLimitError(message, line, column, path)
             key_node = self._node(path, depth + 1)
             if not isinstance(key_node, YScalar):
                 raise YamlLimitError(
