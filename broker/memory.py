@@ -110,8 +110,8 @@ class MemoryQueue:
         if prefetch < 1:
             raise ValueError(f"consume_builds: prefetch must be >= 1, got {prefetch}")
         consumer = _Consumer(prefetch)
-        with self._cond:
-            self._check_open("consume_builds")
+        if self._closed:
+            return  # like the AMQP adapter: a loop on a closed queue has nothing to do
         if ready is not None:
             ready.set()
         try:
@@ -205,7 +205,8 @@ class MemoryQueue:
         """
         inbox: deque[bytes] = deque()
         with self._cond:
-            self._check_open("consume_control")
+            if self._closed:
+                return
             self._control_inboxes.append(inbox)
         if ready is not None:
             ready.set()
@@ -228,7 +229,7 @@ class MemoryQueue:
     # -- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop every loop; later publishes raise :class:`BrokerError`."""
+        """Stop every loop; later publishes raise :class:`BrokerError`, later loops return."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()

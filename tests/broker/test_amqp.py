@@ -294,6 +294,17 @@ def test_publisher_declares_a_deleted_queue_again(make_queue: MakeQueue, amqp_ur
     assert wait_for_messages(amqp_url, queue.topology.queue, 1) == [b"two"]
 
 
+def test_close_refuses_publishes_and_ends_loops(make_queue: MakeQueue) -> None:
+    queue = make_queue()
+    with Loop(queue.consume_builds, Collector(), 1) as builds:
+        assert builds.ready.wait(10)
+        queue.close()
+        assert builds.finished.wait(2)
+    with pytest.raises(BrokerError, match="closed"):
+        queue.publish_build(b"late")
+    queue.consume_control(Collector(), threading.Event())  # returns at once
+
+
 def test_conflicting_declaration_is_a_clear_error(make_queue: MakeQueue) -> None:
     make_queue(delivery_limit=5).publish_build(b"x")
     other = make_queue(delivery_limit=3)

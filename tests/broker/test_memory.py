@@ -240,6 +240,9 @@ def test_close_unblocks_loops_and_refuses_publishes() -> None:
         queue.publish_build(b"late")
     with pytest.raises(BrokerError, match="closed"):
         queue.broadcast_control(b"late")
+    # Loops started after close return at once, as on the AMQP adapter.
+    queue.consume_builds(Collector(), 1, threading.Event())
+    queue.consume_control(Collector(), threading.Event())
 
 
 def test_bad_arguments_are_refused(queue: MemoryQueue) -> None:
