@@ -72,8 +72,8 @@ def read_job(
         fields["image"], fields["container_env"] = _container(
             reader, container, join(path, "container")
         )
-    if runs_on is None and container is None:
-        reader.error(job, join(path, "runs-on"), "the job needs `runs-on` (or a `container`)")
+    # Unlike GitHub, `runs-on` is optional: without it the job runs on the executor's
+    # default image (Kubernetes) or as a plain local process (`conveyor run`).
     if (env := job.get("env")) is not None:
         fields["env"] = reader.env(env, join(path, "env"), CTX_JOB)
     if (defaults := job.get("defaults")) is not None:
