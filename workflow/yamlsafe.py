@@ -117,9 +117,12 @@ def load_document(
     ``entry_limits`` maps a mapping's path (``jobs``) to its most entries and the error
     message: composing stops there, so 10,000 jobs cost no more than the limit.
     """
-    if len(text) > MAX_FILE_BYTES:
+    size = len(text)
+    if isinstance(text, str) and size * 4 > MAX_FILE_BYTES and size <= MAX_FILE_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))  # only near the limit: a copy
+    if size > MAX_FILE_BYTES:
         raise YamlLimitError(
-            f"the file is {len(text):,} bytes; the limit is {MAX_FILE_BYTES:,} bytes (1 MiB)"
+            f"the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,} bytes (1 MiB)"
         )
     if isinstance(text, bytes):
         try:
