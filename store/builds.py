@@ -70,15 +70,15 @@ def create_build(
                 if pipe is None:
                     raise NotFound(f"no pipeline with id {pipeline_id}")
                 if request_id is not None:
-                    existing = builds_query().where(
-                        (Build.pipeline == pipeline_id) & (Build.request_id == request_id)
-                    ).first()
+                    existing = (
+                        builds_query()
+                        .where((Build.pipeline == pipeline_id) & (Build.request_id == request_id))
+                        .first()
+                    )
                     if existing is not None:
                         return record_of(existing), False
                 last = (
-                    Build.select(fn.MAX(Build.number))
-                    .where(Build.pipeline == pipeline_id)
-                    .scalar()
+                    Build.select(fn.MAX(Build.number)).where(Build.pipeline == pipeline_id).scalar()
                 )
                 row = Build.create(
                     pipeline=pipeline_id,
@@ -184,9 +184,7 @@ def finish_build(build_id: int, status: BuildStatus, reason: str) -> BuildRecord
         )
         row = build_row(build_id)
     if not moved and not BuildStatus(row.status).terminal:
-        raise Conflict(
-            f"build {build_id} cannot move from {row.status} to {target.value}"
-        )
+        raise Conflict(f"build {build_id} cannot move from {row.status} to {target.value}")
     return record_of(row)
 
 

@@ -71,6 +71,12 @@ class ChangeFeed:
             self._forget_idle()
             return version
 
+    def waiters(self, build_id: int) -> int:
+        """How many threads are blocked in `wait` on ``build_id`` right now."""
+        with self._lock:
+            entry = self._entries.get(build_id)
+            return 0 if entry is None else entry.waiters
+
     def _version(self, build_id: int) -> int:
         entry = self._entries.get(build_id)
         return self._floor if entry is None else entry.version

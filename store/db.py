@@ -297,7 +297,11 @@ def _before_retry(operation: str, state: RetryCallState) -> None:
     event = RetryEvent(operation, state.attempt_number, exc, state.seconds_since_start or 0, delay)
     log.warning(
         "store.%s failed (attempt %d, %.1fs so far), retrying in %.2fs: %s",
-        operation, event.attempt, event.elapsed_s, delay, exc,
+        operation,
+        event.attempt,
+        event.elapsed_s,
+        delay,
+        exc,
     )
     if _require_open().backend == "postgresql":
         # A server restart kills every idle pooled connection too: drop them now
@@ -346,7 +350,7 @@ def store_call(fn: Callable[P, T]) -> Callable[P, T]:
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_before_delay(opened.retry_s),
-            wait=wait_exponential_jitter(initial=0.05, max=2.0, jitter=0.1),
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.1),
             before_sleep=functools.partial(_before_retry, operation),
             reraise=True,
         )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import cast
 
 import peewee
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
@@ -50,6 +52,17 @@ def _resolve(db: peewee.Database | None) -> peewee.Database:
     return real
 
 
+def _bound(db: peewee.Database) -> AbstractContextManager[object]:
+    # Rebinding models is global and not thread-safe: only for a database that is not
+    # the one `open_database` bound (a tool migrating another database).
+    if db is database.obj:
+        return nullcontext()
+    return cast(
+        AbstractContextManager[object],
+        db.bind_ctx(ALL_MODELS, bind_refs=False, bind_backrefs=False),
+    )
+
+
 def _applied(db: peewee.Database) -> set[int]:
     if not db.table_exists(SchemaVersion._meta.table_name):
         return set()
@@ -59,9 +72,7 @@ def _applied(db: peewee.Database) -> set[int]:
 def current_version(db: peewee.Database | None = None) -> int:
     """The highest applied migration number (0 for an empty database)."""
     real = _resolve(db)
-    with real.bind_ctx(ALL_MODELS, bind_refs=False, bind_backrefs=False), (
-        real.connection_context()
-    ):
+    with _bound(real), real.connection_context():
         return max(_applied(real), default=0)
 
 
@@ -75,9 +86,7 @@ def migrate(db: peewee.Database | None = None) -> list[int]:
     real = _resolve(db)
     postgres = isinstance(real, peewee.PostgresqlDatabase)
     done: list[int] = []
-    with real.bind_ctx(ALL_MODELS, bind_refs=False, bind_backrefs=False), (
-        real.connection_context()
-    ):
+    with _bound(real), real.connection_context():
         if postgres:
             real.execute_sql(  # type: ignore[no-untyped-call]
                 "SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,)

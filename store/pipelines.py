@@ -68,12 +68,7 @@ def list_pipelines(limit: int = 100, after_id: int = 0) -> list[PipelineRecord]:
     """Pipelines ordered by id, ``limit`` of them after ``after_id`` (keyset pagination)."""
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    rows = (
-        Pipeline.select()
-        .where(Pipeline.id > after_id)
-        .order_by(Pipeline.id)
-        .limit(limit)
-    )
+    rows = Pipeline.select().where(Pipeline.id > after_id).order_by(Pipeline.id).limit(limit)
     return [pipeline_record(row) for row in rows]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import peewee
-import psycopg2
+import psycopg2  # type: ignore[import-untyped]
 import pytest
 
 import store
