@@ -206,7 +206,8 @@ def open_database(
     temporary file), or ``postgresql://user[:pw]@host[:port]/dbname`` with optional
     ``?pool=N&stale_timeout=S`` (pool size defaults to ``CONVEYOR_DB_POOL`` or 8).
     ``retry_s`` bounds how long a call retries transient errors (``CONVEYOR_DB_RETRY_S``,
-    default 30). Opening does not connect; the first store call does.
+    default 30). Opening does not connect; the first store call does. Opening again
+    closes the previous database first (call it at start-up, not while calls run).
     """
     global _opened
     if pool is not None and pool < 1:
