@@ -37,6 +37,7 @@ _cv_cmp() {
 function num(s) {
   gsub(/^[ \t\r\n]+|[ \t\r\n]+$/, "", s)
   if (s == "") return 0
+  if (s ~ /^[-+]?Infinity$/) return (substr(s, 1, 1) == "-") ? -1e308 * 10 : 1e308 * 10
   if (s ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/) return s + 0
   if (s ~ /^0x[0-9a-fA-F]+$/ || s ~ /^0o[0-7]+$/) {
     base = (substr(s, 2, 1) == "x") ? 16 : 8; v = 0

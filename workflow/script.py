@@ -146,11 +146,13 @@ class _Renderer:
         else:
             success = '[ "$_cv_fail$_cv_canc" = 00 ]'
             lines.append(f'if ! {success}; then _cv_skipped; _cv_skip {i} "$_cv_why"')
-            lines.append(f"elif ! {{ {cond}; }}; then _cv_skip {i} {false_reason}")
+            if cond != "true":
+                lines.append(f"elif ! {{ {cond}; }}; then _cv_skip {i} {false_reason}")
         lines.append("else")
-        setup, name = self.compiler.template(step.name, ctx, self.where(step, "name"))
-        lines += setup
-        lines.append(f'_cv_mark "step-start::{i}::$(_cv_enc {name})"')
+        name = self.compiler.template(step.name, ctx, self.where(step, "name"))
+        lines += name.setup
+        encoded = f"$(_cv_enc {name.word})" if name.literal is None else encode_field(name.literal)
+        lines.append(f'_cv_mark "step-start::{i}::{encoded}"')
         command, ext = self.step_command(step, ctx)
         body_setup, body = self.step_body(step, ctx)
         lines += body_setup
@@ -179,7 +181,8 @@ class _Renderer:
             return [], sh_quote(self.checkout_body(step, ctx))
         if step.run is None:
             raise ScriptError(f"{self.where(step)}: a step needs 'run' or 'uses'")
-        return self.compiler.template(step.run, ctx, self.where(step, "run"))
+        text = self.compiler.template(step.run, ctx, self.where(step, "run"))
+        return text.setup, text.word
 
     def step_command(self, step: StepSpec, ctx: Mapping[str, Any]) -> tuple[str, str]:
         if step.uses is not None:
@@ -215,7 +218,7 @@ class _Renderer:
                 or self.plan.defaults_working_directory
             )
         if directory:
-            setup, word = self.compiler.template(
+            setup, word, _ = self.compiler.template(
                 directory, ctx, self.where(step, "working-directory")
             )
             lines += [f"  {s}" for s in setup]
@@ -225,7 +228,7 @@ class _Renderer:
             )
         for key, text in step.env.items():
             name = self.env_name(key, step)
-            setup, word = self.compiler.template(
+            setup, word, _ = self.compiler.template(
                 text, self.contexts, self.where(step, f"env.{key}")
             )
             lines += [f"  {s}" for s in setup]
@@ -300,7 +303,7 @@ class _Renderer:
     def job_outputs(self) -> str:
         lines = ["# job outputs"]
         for key, text in self.job.outputs.items():
-            setup, word = self.compiler.template(
+            setup, word, _ = self.compiler.template(
                 text, self.contexts, self.where(None, f"outputs.{key}")
             )
             lines += setup

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from workflow.expressions import (
     STATUS_FUNCTIONS,
@@ -84,6 +84,12 @@ class Bool:
 Operand = Const | Str | Bool
 
 
+class ShellText(NamedTuple):
+    setup: list[str]  # shell lines to run first
+    word: str  # one shell word expanding to the text
+    literal: str | None  # the text itself when it needs no run-time value
+
+
 def _is_job_status(node: Node) -> bool:
     if isinstance(node, Prop):
         key: Any = node.name
@@ -133,22 +139,26 @@ class Compiler:
         has_status = bool(called_functions(node) & STATUS_FUNCTIONS)
         return self._take_setup(), cond, has_status
 
-    def template(self, text: str, contexts: Mapping[str, Any], where: str) -> tuple[list[str], str]:
-        """``(setup, word)``: after ``setup``, the shell word ``word`` expands to
-        ``text`` with each ``${{ }}`` replaced by its value as a string."""
-        pieces: list[str] = []
+    def template(self, text: str, contexts: Mapping[str, Any], where: str) -> ShellText:
+        """``text`` with each ``${{ }}`` replaced by its value as a string, as shell:
+        after the ``setup`` lines, ``word`` expands to it."""
+        words: list[str] = []
+        literal = ""  # constant text not yet turned into a word
+        dynamic = False
         last = 0
         for start, end, inner in _templates(text, where):
-            pieces.append(_literal_word(text[last:start], where))
-            node = self._parse(inner, contexts, where)
-            value = self._value(node)
+            literal += text[last:start]
+            value = self._value(self._parse(inner, contexts, where))
             if isinstance(value, Const):
-                pieces.append(_literal_word(to_string(value.value), where))
+                literal += to_string(value.value)
             else:
-                pieces.append(value.word)
+                words += [_literal_word(literal, where), value.word]
+                literal, dynamic = "", True
             last = end
-        pieces.append(_literal_word(text[last:], where))
-        return self._take_setup(), "".join(p for p in pieces if p) or "''"
+        literal += text[last:]
+        words.append(_literal_word(literal, where))
+        word = "".join(w for w in words if w) or "''"
+        return ShellText(self._take_setup(), word, None if dynamic else literal)
 
     def constant(self, text: str, contexts: Mapping[str, Any], where: str) -> Any:
         """The value of ``text`` (a template, or one whole ``${{ }}`` giving any type)
@@ -160,7 +170,11 @@ class Compiler:
         for start, end, inner in templates:
             node = self._parse(inner, contexts, where)
             if needs_runtime(node):
-                raise self._unsupported()
+                raise ScriptError(
+                    f"{where}: '{inner}' is not supported at run time: this field is "
+                    "needed before the job starts, so it cannot use steps, job.status or "
+                    "status functions"
+                )
             value = self._fold(node)
             if whole:
                 return value
@@ -344,11 +358,9 @@ class Compiler:
                 return f"[ {dyn.word} {test} {sh_quote(str(const.value).lower())} ]"
             return f"_cv_cmp {sh_quote(op)} s {_word(left)} {_word(right)}"
         number = to_number(const.value)
-        if not math.isfinite(number):
-            if math.isnan(number):
-                return "true" if op == "!=" else "false"
-            raise self._unsupported()
-        num_word = sh_quote(repr(number))
+        if math.isnan(number):
+            return "true" if op == "!=" else "false"
+        num_word = _number_word(number)
         lw, rw = (num_word, dyn.word) if const is left else (dyn.word, num_word)
         return f"_cv_cmp {sh_quote(op)} n {lw} {rw}"
 
@@ -359,7 +371,7 @@ class Compiler:
             return f'"${temp}"'
         if isinstance(operand, Const):
             number = to_number(operand.value)
-            return sh_quote(repr(number)) if math.isfinite(number) else "'x'"
+            return _number_word(number) if not math.isnan(number) else "'x'"
         return operand.word
 
     def _string_function(self, node: Call) -> str:
@@ -381,6 +393,13 @@ def _truthy(operand: Operand) -> str:
     if isinstance(operand, Const):
         return "true" if to_bool(operand.value) else "false"
     return f"[ -n {operand.word} ]"
+
+
+def _number_word(number: float) -> str:
+    """A number as the run-time helper parses it (as GitHub spells infinities)."""
+    if math.isinf(number):
+        return "'Infinity'" if number > 0 else "'-Infinity'"
+    return sh_quote(repr(number))
 
 
 def _word(operand: Operand) -> str:
