@@ -158,7 +158,7 @@ class JobActor(ConveyorActor):
                 event.index,
                 name=name,
                 status=_STEP_STATUS.get(event.outcome, StepStatus.FAILED),
-                reason=event.reason,
+                reason=event.reason or _default_step_reason(event),
                 exit_code=event.exit_code,
                 finished=True,
             )
@@ -229,3 +229,11 @@ class JobActor(ConveyorActor):
         except store.StoreError:
             log.exception("could not record the failure of %s", self.key)
         tell_safely(self.parent, JobPersisted(self.job.key))
+
+
+def _default_step_reason(event: StepFinished) -> str:
+    if event.outcome == "success":
+        return "succeeded"
+    if event.exit_code is not None:
+        return f"exit code {event.exit_code}"
+    return event.outcome

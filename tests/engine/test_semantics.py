@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conveyor.v1 import pipeline_pb2
 from tests.engine.harness import Barrier, Engine, engine, matrix
 
 
@@ -208,31 +210,29 @@ def test_step_timeout_and_step_reasons(eng: Engine) -> None:
 
 def test_cancel_build_kills_running_jobs_and_cancels_the_rest(eng: Engine,
                                                               tmp_path: Path) -> None:
-    started = tmp_path / "started"
     pidfile = tmp_path / "pid"
     build = eng.start(f"""
         jobs:
           long:
-            steps: [{{run: "echo $$ > {pidfile}; touch {started}; sleep 60"}}]
+            steps: [{{run: "echo $$ > {pidfile}; echo started; sleep 60"}}]
           later:
             needs: long
             steps: [{{run: "echo never"}}]
         """)
-    watch = eng.client.pipelines.WatchBuild(
-        __import__("conveyor.v1.pipeline_pb2", fromlist=["x"]).WatchBuildRequest(build_id=build.id),
-        timeout=60)
-    for message in watch:
-        if any(j.key == "long" and j.status == 3 for j in message.build.jobs) and started.exists():
+    # Cancel once the job's output shows it is running (its pid is written by then).
+    logs = eng.client.pipelines.StreamBuildLogs(
+        pipeline_pb2.StreamBuildLogsRequest(build_id=build.id, follow=True), timeout=60)
+    for message in logs:
+        if any(line.text == "started" for line in message.lines):
             eng.cancel(build.id)
             break
-    watch.cancel()
+    logs.cancel()
     result = eng.watch(build.id)
     assert result.status == "CANCELLED"
     assert result.statuses() == {"long": "CANCELLED", "later": "CANCELLED"}
+    assert result.job("long").reason and result.job("later").reason
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
-        import os
-
         os.kill(pid, 0)
 
 
