@@ -8,12 +8,15 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workflow.markers import (
     Event,
@@ -83,18 +86,17 @@ def run_job(
     contexts: Mapping[str, Any] | None = None,
     *,
     plan: Plan | None = None,
-    on_line: Callable[[str, subprocess.Popen[str]], None] | None = None,
+    on_line: Callable[[str, subprocess.Popen[bytes]], None] | None = None,
 ) -> Result:
     nonce = new_nonce()
     script = render_job_script(job, plan or Plan("p", (job,)), contexts or {}, nonce)
     parser = MarkerParser(nonce)
     result = Result(rc=-1)
-    with subprocess.Popen(
-        [*shell, "-c", script], cwd=workspace, stdout=subprocess.PIPE, text=True
-    ) as proc:
+    # Binary, split on b"\n" only, as the engine reads a log stream.
+    with subprocess.Popen([*shell, "-c", script], cwd=workspace, stdout=subprocess.PIPE) as proc:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            line = raw.removesuffix("\n")
+            line = raw.removesuffix(b"\n").decode("utf-8", errors="replace")
             event = parser.feed(line)
             if event is None:
                 result.lines.append(line)
@@ -281,7 +283,7 @@ def test_sigterm_cancels_the_running_step_and_skips_the_rest(
     )
     pidfds: list[int] = []
 
-    def on_line(line: str, proc: subprocess.Popen[str]) -> None:
+    def on_line(line: str, proc: subprocess.Popen[bytes]) -> None:
         _watch_child(line, pidfds)
         if line == "ready":
             proc.send_signal(signal.SIGTERM)
@@ -445,3 +447,29 @@ def test_checkout_clones_the_repository_at_the_sha(shell: list[str], tmp_path: P
     assert result.lines[-1] == "first"
     none = run_job(shell, job, ws, {"github": {}})
     assert "no repository configured: skipping checkout" in none.lines
+
+
+_LINES = st.lists(
+    st.one_of(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\0")),
+        st.builds(lambda n, rest: f"::conveyor:{n}::{rest}", st.just(new_nonce()), st.text()),
+    ).filter(lambda line: "\0" not in line),
+    max_size=20,
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(lines=_LINES, final_newline=st.booleans())
+def test_step_output_passes_through_unchanged(lines: list[str], final_newline: bool) -> None:
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    job = make_job(step(0, "cat in.txt", name="cat"), step(1, "cat in.txt", if_="always()"))
+    expected = text.split("\n")
+    if expected[-1] == "":
+        expected.pop()
+    for shell in SHELLS:
+        with tempfile.TemporaryDirectory() as ws:
+            Path(ws, "in.txt").write_text(text, encoding="utf-8")
+            result = run_job(shell, job, Path(ws))
+        assert result.rc == 0
+        assert result.lines == expected * 2
+        assert [type(e) for e in result.events] == [StepStarted, StepFinished] * 2 + [JobFinished]
