@@ -190,6 +190,7 @@ class JobActor(ConveyorActor):
         if self.result is not None:
             return
         self.exit_code = exit_code
+        self.finished_at = store.utcnow()
         self.result = JobFinished(self.job.key, status.value, reason, dict(self.outputs))
         self.state = f"{status.value}: flushing logs"
         tell_safely(self.parent, self.result)
@@ -207,6 +208,7 @@ class JobActor(ConveyorActor):
             exit_code=getattr(self, "exit_code", None),
             outputs=self.result.outputs,
             finished=True,
+            at=self.finished_at,
         )
         self.services.feed.publish(self.build_id)
         tell_safely(self.parent, JobPersisted(self.job.key))

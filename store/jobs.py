@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from peewee import EXCLUDED, chunked, fn
@@ -83,8 +84,12 @@ def update_job(
     outputs: Mapping[str, str] | None = None,
     started: bool = False,
     finished: bool = False,
+    at: datetime | None = None,
 ) -> JobRecord:
     """Move a job row to ``status`` and record what is given.
+
+    ``at`` is when the change happened, if earlier than now (the engine records a job's
+    end when its process exits, but writes it after the job's logs are flushed).
 
     Timestamps: queued_at on QUEUED, started_at on RUNNING or ``started``, finished_at on
     a terminal status or ``finished``. A terminal job is returned unchanged (late events
@@ -106,7 +111,7 @@ def update_job(
                     f"job {row.key!r} (row {job_row_id}) of build {row.build_id} cannot "
                     f"move from {current.value} to {target.value}"
                 )
-            now = utcnow()
+            now = at or utcnow()
             changes: dict[Any, Any] = {Job.status: target.value}
             if reason is not None:
                 changes[Job.reason] = reason
