@@ -108,7 +108,23 @@ _cv_fsleep=0
 if sleep 0.01 2>/dev/null; then _cv_fsleep=1; fi
 
 _cv_fail=0; _cv_canc=0; _cv_rc=0; _cv_pid=; _cv_intr=0; _cv_groups=; _cv_js=success
-_cv_kill() { kill -"$1" -"$2" 2>/dev/null || kill -"$1" "$2" 2>/dev/null; }
+# _cv_kill SIGNAL PID: the step's session when setsid made one, else the step's process
+# tree found through /proc (collected first: killed parents orphan their children).
+_cv_kill() {
+  kill -"$1" -"$2" 2>/dev/null && return 0
+  _cv_sig=$1; _cv_todo=$2; _cv_tree=
+  while [ -n "$_cv_todo" ]; do
+    set -- $_cv_todo; _cv_p=$1; shift; _cv_todo=$*
+    _cv_tree="$_cv_tree $_cv_p"
+    for _cv_sf in /proc/[0-9]*/stat; do
+      read -r _cv_sl 2>/dev/null <"$_cv_sf" || continue
+      set -- ${_cv_sl##*) }
+      [ "$2" = "$_cv_p" ] || continue
+      _cv_sf=${_cv_sf%/stat}; _cv_todo="$_cv_todo ${_cv_sf#/proc/}"
+    done
+  done
+  kill -"$_cv_sig" $_cv_tree 2>/dev/null
+}
 _cv_on_term() {
   _cv_canc=1; _cv_intr=1
   if [ -n "$_cv_pid" ]; then _cv_kill TERM "$_cv_pid"; fi

@@ -473,3 +473,48 @@ def test_step_output_passes_through_unchanged(lines: list[str], final_newline: b
         assert result.rc == 0
         assert result.lines == expected * 2
         assert [type(e) for e in result.events] == [StepStarted, StepFinished] * 2 + [JobFinished]
+
+
+def _busybox_image(root: Path, without: tuple[str, ...] = ()) -> list[str]:
+    """A shell whose PATH holds only busybox applets, like an Alpine image."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not installed: the Alpine-like runs need it")
+    listed = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    for applet in listed.stdout.split():
+        if applet not in without:
+            (bin_dir / applet).symlink_to(busybox)
+    return ["/usr/bin/env", f"PATH={bin_dir}", str(bin_dir / "sh")]
+
+
+@pytest.mark.parametrize("without", [(), ("base64", "setsid")], ids=["busybox", "minimal"])
+def test_busybox_only_image(tmp_path: Path, without: tuple[str, ...]) -> None:
+    shell = _busybox_image(tmp_path, without)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    job = make_job(
+        step(
+            0,
+            'echo "shell $0" | sed "s|/.*/||"; echo "v=é ${X}" >>"$GITHUB_OUTPUT"',
+            id="a",
+            env={"X": "${{ matrix.x }}"},
+        ),
+        step(1, "sleep 30 & echo child=$!; sleep 30", timeout_minutes=0.01),
+        step(2, "echo '${{ steps.a.outputs.v }}'", if_="always() && steps.a.outputs.v != ''"),
+        outputs={"v": "${{ steps.a.outputs.v }}"},
+    )
+    pidfds: list[int] = []
+    result = run_job(
+        shell,
+        job,
+        ws,
+        {"matrix": {"x": "$(x)"}},
+        on_line=lambda line, _: _watch_child(line, pidfds),
+    )
+    _assert_exited(pidfds)
+    assert result.lines[0] == "shell s0.sh"
+    assert result.lines[-1] == "é $(x)"
+    assert result.finished[1].reason == "timed out after 0.01m"
+    assert result.outputs == {"v": "é $(x)"}
