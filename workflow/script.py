@@ -22,7 +22,8 @@ from workflow.expressions import to_string
 from workflow.markers import check_nonce, encode_field
 from workflow.model import JobSpec, Plan, StepSpec
 from workflow.runner_template import EPILOGUE, PRELUDE
-from workflow.shellcond import Compiler, ScriptError, sh_quote, unwrap_template
+from workflow.shellcond import Compiler
+from workflow.shellwords import ScriptError, sh_quote, unwrap_template
 
 __all__ = ["ScriptError", "render_job_script"]
 

@@ -32,7 +32,6 @@ from workflow.expressions import (
     Node,
     called_functions,
     evaluate_node,
-    find_templates,
     parse,
     to_bool,
     to_string,
@@ -41,11 +40,13 @@ from workflow.expressions.analysis import walk
 from workflow.expressions.ast import Call, Compare, Index, Literal, Logical, NamedValue, Not
 from workflow.expressions.ast import Property as Prop
 from workflow.expressions.coercion import Kind, compare, fold_case, kind_of, to_number
-
-
-class ScriptError(ValueError):
-    """The job cannot be turned into a runner script (names the step and expression)."""
-
+from workflow.shellwords import (
+    ScriptError,
+    literal_word,
+    sh_quote,
+    split_templates,
+    unwrap_template,
+)
 
 _STATUS_COND = {
     "success": '[ "$_cv_fail$_cv_canc" = 00 ]',
@@ -54,11 +55,6 @@ _STATUS_COND = {
     "always": "true",
 }
 _STRING_FUNCTIONS = {"contains", "startswith", "endswith"}
-
-
-def sh_quote(text: str) -> str:
-    """``text`` as one single-quoted shell word: nothing inside can expand or escape."""
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 @dataclass(frozen=True)
@@ -146,24 +142,24 @@ class Compiler:
         literal = ""  # constant text not yet turned into a word
         dynamic = False
         last = 0
-        for start, end, inner in _templates(text, where):
+        for start, end, inner in split_templates(text, where):
             literal += text[last:start]
             value = self._value(self._parse(inner, contexts, where))
             if isinstance(value, Const):
                 literal += to_string(value.value)
             else:
-                words += [_literal_word(literal, where), value.word]
+                words += [literal_word(literal, where), value.word]
                 literal, dynamic = "", True
             last = end
         literal += text[last:]
-        words.append(_literal_word(literal, where))
+        words.append(literal_word(literal, where))
         word = "".join(w for w in words if w) or "''"
         return ShellText(self._take_setup(), word, None if dynamic else literal)
 
     def constant(self, text: str, contexts: Mapping[str, Any], where: str) -> Any:
         """The value of ``text`` (a template, or one whole ``${{ }}`` giving any type)
         when it does not need run-time contexts; otherwise a ScriptError."""
-        templates = _templates(text, where)
+        templates = split_templates(text, where)
         whole = len(templates) == 1 and templates[0][:2] == (0, len(text))
         parts: list[str] = []
         last = 0
@@ -408,29 +404,3 @@ def _word(operand: Operand) -> str:
     if isinstance(operand, Str):
         return operand.word
     raise TypeError("a run-time boolean has no word; use _as_value first")
-
-
-def _literal_word(text: str, where: str) -> str:
-    if "\0" in text:
-        raise ScriptError(f"{where}: contains a NUL character, which a shell cannot carry")
-    return sh_quote(text) if text else ""
-
-
-def _templates(text: str, where: str) -> list[tuple[int, int, str]]:
-    try:
-        return find_templates(text)
-    except ExpressionError as exc:
-        raise ScriptError(f"{where}: {exc}") from None
-
-
-def unwrap_template(expression: str, where: str) -> str:
-    """An ``if:`` may be written bare or as one whole ``${{ … }}``: the bare form."""
-    stripped = expression.strip()
-    templates = _templates(stripped, where)
-    if len(templates) == 1 and templates[0][:2] == (0, len(stripped)):
-        return templates[0][2]
-    if templates:
-        raise ScriptError(
-            f"{where}: '{expression}' mixes text and ${{{{ }}}}; write one expression"
-        )
-    return expression

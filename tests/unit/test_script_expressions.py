@@ -14,7 +14,8 @@ from workflow.markers import new_nonce
 from workflow.model import JobSpec, Plan, StepSpec
 from workflow.runner_template import EXPRESSION_HELPERS
 from workflow.script import ScriptError, render_job_script
-from workflow.shellcond import Compiler, sh_quote
+from workflow.shellcond import Compiler
+from workflow.shellwords import sh_quote
 
 EXPRESSIONS = [
     "steps.a.outputs.v",
