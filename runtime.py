@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pykka
@@ -180,13 +180,13 @@ class Runtime:
             self._start_executor(self.queue)
         late = _LateStub()
         pipeline = PipelineServicer(late, self.queue, self.feed) if cfg.runs_pipeline else None  # type: ignore[arg-type]
-        executor = ExecutorServicer(store) if cfg.runs_executor else None  # type: ignore[arg-type]
+        executor = ExecutorServicer(store) if cfg.runs_executor else None
         admin = AdminServicer(self.describe_actors, self.runtime_info)
         self.server, self.port = build_server(
             address=cfg.listen, pipeline=pipeline, executor=executor, admin=admin
         )
         self.server.start()
-        self._stops.append(("grpc server", lambda: stop_server(self.server, grace=2.0)))  # type: ignore[arg-type]
+        self._stops.append(("grpc server", lambda: stop_server(self.server, grace=2.0)))
         if pipeline is not None:
             target = cfg.executor_addr or self.address
             self.channel = grpc.insecure_channel(target)
@@ -241,10 +241,14 @@ class Runtime:
         """Graceful first step: take no new builds, wait for running ones to finish."""
         if self.supervisor is None or not self.supervisor.is_alive():
             return True
-        proxy = self.supervisor.proxy()
+        proxy = self._supervisor_proxy()
         proxy.stop_accepting().get(timeout=5)
-        supervisor = self.supervisor._actor  # the idle event is thread-safe to wait on
-        return bool(supervisor.idle.wait(timeout))
+        idle = cast(threading.Event, self.supervisor.proxy().idle.get(timeout=5))
+        return idle.wait(timeout)
+
+    def _supervisor_proxy(self) -> SupervisorProxy:
+        assert self.supervisor is not None
+        return cast(SupervisorProxy, self.supervisor.proxy())
 
     def stop(self) -> None:
         self.stopping.set()
@@ -263,7 +267,7 @@ class Runtime:
         builds = jobs = 0
         if self.supervisor is not None and self.supervisor.is_alive():
             try:
-                builds = len(SupervisorProxy(self.supervisor).running_builds().get(timeout=1))
+                builds = len(self._supervisor_proxy().running_builds().get(timeout=1))
             except (pykka.Timeout, pykka.ActorDeadError):
                 builds = -1
         from actors.job_actor import JobActor

@@ -148,11 +148,11 @@ class BuildScheduler:
                         decision = FinishUnstarted(key, JobStatus.CANCELLED, reason)
                     else:
                         decision = FinishUnstarted(key, JobStatus.SKIPPED, reason)
-                if isinstance(decision, StartJob):
-                    self.running.add(key)
-                else:
+                if isinstance(decision, FinishUnstarted):
                     self.outcomes[key] = Outcome(decision.status, decision.reason)
                     progressed = True
+                else:
+                    self.running.add(key)
                 actions.append(decision)
         return actions
 

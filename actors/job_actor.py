@@ -133,7 +133,9 @@ class JobActor(ConveyorActor):
         )
         self.services.backend.tell(run)
         for step in self.job.steps:
-            store.upsert_step(self.job_row_id, step.index, name=step.name, status=StepStatus.PENDING)
+            store.upsert_step(
+                self.job_row_id, step.index, name=step.name, status=StepStatus.PENDING
+            )
 
     def _evaluate_env(self, needs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
         env: dict[str, str] = {}

@@ -7,6 +7,7 @@ has a named reader thread that owns its pipe, its deadline and its cancellation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -64,10 +65,8 @@ class _Process:
 
     def _signal(self, sig: signal.Signals) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         workspace = self.workdir / "workspace"
@@ -94,7 +93,8 @@ class _Process:
         try:
             self.proc = self._spawn()
         except OSError as exc:
-            tell_safely(run.reply_to, JobExited(None, f"could not start: {exc}", infrastructure=True))
+            failed = JobExited(None, f"could not start: {exc}", infrastructure=True)
+            tell_safely(run.reply_to, failed)
             self.actor.finished(run.name)
             return
         tell_safely(run.reply_to, JobLaunched(run.name))

@@ -39,7 +39,7 @@ def raw_spawn_rate(count: int, concurrency: int) -> float:
 
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def main() -> int:
@@ -53,8 +53,8 @@ def main() -> int:
     raw = raw_spawn_rate(args.jobs, args.concurrency)
     print(f"raw spawn rate (sh -c true, {args.concurrency} threads): {raw:,.0f}/s")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        with engine(Path(tmp), max_jobs=args.concurrency, max_builds=4) as eng:
+    with tempfile.TemporaryDirectory() as tmp, \
+            engine(Path(tmp), max_jobs=args.concurrency, max_builds=4) as eng:
             wide = "jobs:\n" + "".join(
                 f"  j{i}: {{steps: [{{run: 'true'}}]}}\n" for i in range(args.jobs))
             start = time.perf_counter()

@@ -72,12 +72,14 @@ class JobSpec:
     name: Template  # display name
     needs: tuple[str, ...] = ()  # keys of expanded jobs this one waits for
     needs_ids: tuple[str, ...] = ()  # the job ids as written (the `needs` context keys)
-    matrix: Mapping[str, Any] = field(default_factory=_empty)  # this combination's values ({} when no matrix)
+    # this combination's values ({} when no matrix)
+    matrix: Mapping[str, Any] = field(default_factory=_empty)
     if_: Expression | None = None  # None means success()
     runs_on: Any = None  # str or list of labels, possibly with templates
     image: Template | None = None  # container image (`container` or `container.image`)
     container_env: Mapping[str, Template] = field(default_factory=_empty)
-    env: Mapping[str, Template] = field(default_factory=_empty)  # job env (workflow env is in Plan.env)
+    # job env (the workflow's env is in Plan.env)
+    env: Mapping[str, Template] = field(default_factory=_empty)
     defaults_shell: str | None = None
     defaults_working_directory: str | None = None
     timeout_minutes: float = DEFAULT_JOB_TIMEOUT_MINUTES

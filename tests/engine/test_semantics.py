@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,7 +170,7 @@ def test_global_job_cap_holds_excess_jobs_queued(tmp_path: Path) -> None:
     spans = sorted(
         (j.start_time.ToMicroseconds(), j.finish_time.ToMicroseconds()) for j in result.build.jobs
     )
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end - 5_000, "jobs overlapped despite CONVEYOR_MAX_JOBS=1"
 
 
@@ -284,4 +285,5 @@ def test_matrix_job_waits_for_all_combinations(eng: Engine) -> None:
     assert result.status == "SUCCEEDED"
     deploy = result.job("deploy")
     for key in ("test (3.11)", "test (3.12)"):
-        assert deploy.start_time.ToMicroseconds() >= result.job(key).finish_time.ToMicroseconds() - 1000
+        finished = result.job(key).finish_time.ToMicroseconds()
+        assert deploy.start_time.ToMicroseconds() >= finished - 1000
