@@ -1,0 +1,71 @@
+"""`conveyor serve` as a process: console snapshot, a build over gRPC, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor.v1 import common_pb2, pipeline_pb2
+from rpc.client import connect
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "CONVEYOR_LISTEN": "127.0.0.1:0",
+        "CONVEYOR_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        "CONVEYOR_WORKDIR": str(tmp_path / "work"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--role", "all", "--log-level", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("conveyor serving role all on "), line + proc.stderr.read()
+        yield proc, line.rsplit(" ", 1)[1].strip()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_console_once_lists_the_live_actors(server: tuple[subprocess.Popen[str], str]) -> None:
+    _, address = server
+    out = subprocess.run([sys.executable, "-m", "cli.main", "console", "--once", "--addr",
+                          address], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    for kind in ("Supervisor", "QueueActor", "LogActor", "LocalActor"):
+        assert kind in out.stdout
+    assert "role=all" in out.stdout and "queue depth=" in out.stdout
+
+
+def test_build_over_grpc_then_sigterm_is_graceful(
+        server: tuple[subprocess.Popen[str], str]) -> None:
+    proc, address = server
+    with connect(address) as client:
+        client.pipelines.CreatePipeline(pipeline_pb2.CreatePipelineRequest(
+            name="p", workflow_yaml="jobs:\n  a: {steps: [{run: 'echo hi'}]}\n"), timeout=10)
+        build = client.pipelines.StartPipelineBuild(
+            pipeline_pb2.StartPipelineBuildRequest(pipeline="p"), timeout=10).build
+        last = None
+        for message in client.pipelines.WatchBuild(
+                pipeline_pb2.WatchBuildRequest(build_id=build.id), timeout=60):
+            last = message.build
+        assert last is not None and last.status == common_pb2.BUILD_STATUS_SUCCEEDED
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0

@@ -1,0 +1,156 @@
+"""The pure scheduling rules of a build, without threads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import workflow
+from actors.build_state import (
+    BuildScheduler,
+    CancelRunning,
+    FinishUnstarted,
+    Outcome,
+    StartJob,
+)
+from workflow.model import JobSpec
+from workflow.states import BuildStatus, JobStatus
+
+
+def scheduler(text: str) -> BuildScheduler:
+    plan = workflow.load(text)
+
+    def contexts(job: JobSpec, needs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        return {"github": {}, "needs": dict(needs), "inputs": {}, "vars": {},
+                "matrix": dict(job.matrix)}
+
+    return BuildScheduler(plan, contexts)
+
+
+def started(actions: list[Any]) -> list[str]:
+    return [a.key for a in actions if isinstance(a, StartJob)]
+
+
+OK = Outcome(JobStatus.SUCCEEDED, "succeeded")
+FAIL = Outcome(JobStatus.FAILED, "exit code 1")
+
+
+def test_diamond_runs_in_dependency_order() -> None:
+    s = scheduler("""
+jobs:
+  a: {steps: [{run: x}]}
+  b: {needs: a, steps: [{run: x}]}
+  c: {needs: a, steps: [{run: x}]}
+  d: {needs: [b, c], steps: [{run: x}]}
+""")
+    assert started(s.next_actions()) == ["a"]
+    assert sorted(started(s.job_finished("a", OK))) == ["b", "c"]
+    assert started(s.job_finished("b", OK)) == []
+    assert started(s.job_finished("c", OK)) == ["d"]
+    assert not s.done
+    s.job_finished("d", OK)
+    assert s.done
+    assert s.build_outcome()[0] == BuildStatus.SUCCEEDED
+
+
+def test_failure_skips_dependents_transitively_with_reasons() -> None:
+    s = scheduler("""
+jobs:
+  a: {steps: [{run: x}]}
+  b: {needs: a, steps: [{run: x}]}
+  c: {needs: b, steps: [{run: x}]}
+  d: {needs: c, if: always(), steps: [{run: x}]}
+""")
+    s.next_actions()
+    actions = s.job_finished("a", FAIL)
+    skipped = {a.key: a for a in actions if isinstance(a, FinishUnstarted)}
+    assert set(skipped) == {"b", "c"}
+    assert all(a.status == JobStatus.SKIPPED and a.reason for a in skipped.values())
+    assert started(actions) == ["d"]
+    s.job_finished("d", OK)
+    status, reason = s.build_outcome()
+    assert status == BuildStatus.FAILED and "'a'" in reason
+
+
+def test_continue_on_error_counts_as_success_for_dependents_and_build() -> None:
+    s = scheduler("""
+jobs:
+  a: {continue-on-error: true, steps: [{run: x}]}
+  b: {needs: a, steps: [{run: x}]}
+""")
+    s.next_actions()
+    actions = s.job_finished("a", Outcome(JobStatus.FAILED, "exit code 1", {}, True))
+    assert started(actions) == ["b"]
+    s.job_finished("b", OK)
+    assert s.build_outcome()[0] == BuildStatus.SUCCEEDED
+
+
+def test_fail_fast_cancels_running_siblings_and_unstarted_ones() -> None:
+    s = scheduler("""
+jobs:
+  t:
+    strategy: {max-parallel: 2, matrix: {n: [1, 2, 3]}}
+    steps: [{run: x}]
+""")
+    assert started(s.next_actions()) == ["t (1)", "t (2)"]
+    actions = s.job_finished("t (1)", FAIL)
+    assert [a for a in actions if isinstance(a, CancelRunning)] == [
+        CancelRunning("t (2)", "fail-fast: 't (1)' failed")]
+    cancelled = [a for a in actions if isinstance(a, FinishUnstarted)]
+    assert [(a.key, a.status) for a in cancelled] == [("t (3)", JobStatus.CANCELLED)]
+
+
+def test_max_parallel_releases_the_next_combination() -> None:
+    s = scheduler("""
+jobs:
+  t:
+    strategy: {fail-fast: false, max-parallel: 1, matrix: {n: [1, 2, 3]}}
+    steps: [{run: x}]
+""")
+    assert started(s.next_actions()) == ["t (1)"]
+    assert started(s.job_finished("t (1)", FAIL)) == ["t (2)"]
+    assert started(s.job_finished("t (2)", OK)) == ["t (3)"]
+
+
+def test_cancel_stops_running_and_cancels_undecided_except_always() -> None:
+    s = scheduler("""
+jobs:
+  a: {steps: [{run: x}]}
+  b: {needs: a, steps: [{run: x}]}
+  c: {needs: a, if: always(), steps: [{run: x}]}
+""")
+    s.next_actions()
+    actions = s.cancel("cancelled by request")
+    assert actions == [CancelRunning("a", "cancelled by request")]
+    actions = s.job_finished("a", Outcome(JobStatus.CANCELLED, "cancelled by request"))
+    decided = {a.key: a for a in actions if isinstance(a, FinishUnstarted)}
+    assert decided["b"].status == JobStatus.CANCELLED
+    assert started(actions) == ["c"]
+    s.job_finished("c", OK)
+    assert s.build_outcome()[0] == BuildStatus.CANCELLED
+
+
+def test_needs_context_carries_outputs_of_matrix_combinations() -> None:
+    s = scheduler("""
+jobs:
+  m:
+    strategy: {matrix: {n: [1, 2]}}
+    steps: [{run: x}]
+  after: {needs: m, steps: [{run: x}]}
+""")
+    s.next_actions()
+    s.job_finished("m (1)", Outcome(JobStatus.SUCCEEDED, "ok", {"v": "1"}))
+    actions = s.job_finished("m (2)", Outcome(JobStatus.SUCCEEDED, "ok", {"v": "2"}))
+    assert started(actions) == ["after"]
+    needs = s.needs_context(s.plan.job("after"))
+    assert needs == {"m": {"result": "success", "outputs": {"v": "2"}}}
+
+
+def test_restored_outcomes_are_not_run_again() -> None:
+    s = scheduler("""
+jobs:
+  a: {steps: [{run: x}]}
+  b: {needs: a, steps: [{run: x}]}
+""")
+    s.restore("a", OK)
+    assert started(s.next_actions()) == ["b"]
