@@ -102,6 +102,7 @@ def engine(tmp_path: Path, **config: Any) -> Iterator[Engine]:
         database_url=config.pop("database_url", f"sqlite:///{tmp_path / 'conveyor.db'}"),
         queue_url="memory://",
         workdir=tmp_path / "work",
+        migrate_on_start=True,
         **config,
     )
     runtime = Runtime(cfg)

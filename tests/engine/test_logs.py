@@ -7,8 +7,8 @@ from pathlib import Path
 from tests.engine.harness import engine
 
 
-def test_100k_lines_are_persisted_in_order_and_streamed(tmp_path: Path) -> None:
-    with engine(tmp_path) as eng:
+def test_100k_lines_are_persisted_in_order_and_streamed(tmp_path: Path, db_url: str) -> None:
+    with engine(tmp_path, database_url=db_url) as eng:
         result = eng.run("""
             jobs:
               noisy:
@@ -23,8 +23,8 @@ def test_100k_lines_are_persisted_in_order_and_streamed(tmp_path: Path) -> None:
         assert [line.text for line in tail] == [str(n) for n in range(99_990, 100_001)]
 
 
-def test_follow_streams_lines_while_the_job_runs(tmp_path: Path) -> None:
-    with engine(tmp_path) as eng:
+def test_follow_streams_lines_while_the_job_runs(tmp_path: Path, db_url: str) -> None:
+    with engine(tmp_path, database_url=db_url) as eng:
         build = eng.start("""
             jobs:
               slow:

@@ -14,8 +14,8 @@ from tests.engine.harness import Barrier, Engine, engine, matrix
 
 
 @pytest.fixture
-def eng(tmp_path: Path) -> Iterator[Engine]:
-    with engine(tmp_path) as e:
+def eng(tmp_path: Path, db_url: str) -> Iterator[Engine]:
+    with engine(tmp_path, database_url=db_url) as e:
         yield e
 
 
@@ -157,8 +157,8 @@ def test_max_parallel_is_honoured(eng: Engine, tmp_path: Path) -> None:
     assert max(seen) <= 2, seen
 
 
-def test_global_job_cap_holds_excess_jobs_queued(tmp_path: Path) -> None:
-    with engine(tmp_path, max_jobs=1) as eng:
+def test_global_job_cap_holds_excess_jobs_queued(tmp_path: Path, db_url: str) -> None:
+    with engine(tmp_path, max_jobs=1, database_url=db_url) as eng:
         result = eng.run("""
             jobs:
               a: {steps: [{run: "sleep 0.3"}]}

@@ -1,0 +1,7 @@
+"""Engine tests run on SQLite and on PostgreSQL (DESIGN.md §10, issue 4)."""
+
+from __future__ import annotations
+
+from tests.databases import db_url, pg_url
+
+__all__ = ["db_url", "pg_url"]
