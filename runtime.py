@@ -71,6 +71,10 @@ class Config:
     max_jobs: int = 64
     max_builds: int = 32
     lease_s: float = 30.0
+    reconcile_s: float = 5.0
+    drain_s: float = 60.0  # graceful shutdown: how long to wait for running builds
+    queue_name: str = "conveyor.builds"
+    queue_prefix: str = "conveyor"
     executor_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
@@ -88,6 +92,8 @@ class Config:
             "listen": "CONVEYOR_LISTEN",
             "executor_addr": "CONVEYOR_EXECUTOR_ADDR",
             "executor_id": "CONVEYOR_EXECUTOR_ID",
+            "queue_name": "CONVEYOR_QUEUE_NAME",
+            "queue_prefix": "CONVEYOR_QUEUE_PREFIX",
         }
         for name, var in text.items():
             if env.get(var):
@@ -96,14 +102,16 @@ class Config:
             values["queue_url"] = env["CONVEYOR_QUEUE_URL"]
         if env.get("CONVEYOR_WORKDIR"):
             values["workdir"] = Path(env["CONVEYOR_WORKDIR"])
-        for name, var in (("max_jobs", "CONVEYOR_MAX_JOBS"), ("max_builds", "CONVEYOR_MAX_BUILDS")):
+        numbers: tuple[tuple[str, str, type[int] | type[float]], ...] = (
+            ("max_jobs", "CONVEYOR_MAX_JOBS", int),
+            ("max_builds", "CONVEYOR_MAX_BUILDS", int),
+            ("lease_s", "CONVEYOR_LEASE_S", float),
+            ("reconcile_s", "CONVEYOR_RECONCILE_S", float),
+            ("drain_s", "CONVEYOR_DRAIN_S", float),
+        )
+        for name, var, kind in numbers:
             if env.get(var):
-                try:
-                    values[name] = int(env[var])
-                except ValueError:
-                    raise ConfigError(f"{var} must be a whole number, got {env[var]!r}") from None
-                if values[name] < 1:
-                    raise ConfigError(f"{var} must be at least 1, got {env[var]!r}")
+                values[name] = _positive(var, env[var], kind)
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
         if not config.database_url:
@@ -118,6 +126,11 @@ class Config:
             raise ConfigError(f"CONVEYOR_BACKEND must be local or kubernetes, got {self.backend!r}")
         if self.role == "pipeline" and not self.executor_addr:
             raise ConfigError("the pipeline role needs CONVEYOR_EXECUTOR_ADDR (host:port)")
+        if self.role != "all" and self.queue_url.startswith("memory:"):
+            raise ConfigError(
+                f"role {self.role} runs in its own process and cannot share the in-memory "
+                "queue: set CONVEYOR_AMQP_URL=amqp://…"
+            )
 
     @property
     def runs_executor(self) -> bool:
@@ -126,6 +139,17 @@ class Config:
     @property
     def runs_pipeline(self) -> bool:
         return self.role in ("all", "pipeline")
+
+
+def _positive(var: str, text: str, kind: type[int] | type[float]) -> int | float:
+    what = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"{var} must be {what}, got {text!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{var} must be positive, got {text!r}")
+    return value
 
 
 class _LateStub:
@@ -174,7 +198,7 @@ class Runtime:
         is_sqlite = cfg.database_url.startswith("sqlite:")
         if cfg.migrate_on_start or (cfg.migrate_on_start is None and is_sqlite):
             migrate(db)
-        self.queue = open_queue(cfg.queue_url)
+        self.queue = open_queue(cfg.queue_url, queue=cfg.queue_name, prefix=cfg.queue_prefix)
         self._stops.append(("queue", self.queue.close))
         if cfg.runs_executor:
             self._start_executor(self.queue)
@@ -188,8 +212,7 @@ class Runtime:
         self.server.start()
         self._stops.append(("grpc server", lambda: stop_server(self.server, grace=2.0)))
         if pipeline is not None:
-            target = cfg.executor_addr or self.address
-            self.channel = grpc.insecure_channel(target)
+            self.channel = executor_channel(cfg.executor_addr or self.address)
             self._stops.append(("executor channel", self.channel.close))
             late.stub = executor_pb2_grpc.ExecutorServiceStub(self.channel)
         log.info("conveyor %s (role %s) listening on %s", VERSION, cfg.role, self.address)
@@ -209,7 +232,8 @@ class Runtime:
             ChildSpec("queue", start_queue),
         ]
         sup_config = SupervisorConfig(
-            max_builds=cfg.max_builds, max_jobs=cfg.max_jobs, lease_s=cfg.lease_s
+            max_builds=cfg.max_builds, max_jobs=cfg.max_jobs, lease_s=cfg.lease_s,
+            reconcile_every_s=cfg.reconcile_s, republish_after_s=max(2 * cfg.reconcile_s, 5.0),
         )
         self.supervisor = Supervisor.start(services, queue, specs, sup_config, self._on_fatal)
         self._stops.append(("actors", self._stop_actors))
@@ -288,6 +312,19 @@ class Runtime:
         )
 
 
+def executor_channel(addresses: str) -> grpc.Channel:
+    """A channel to one or more executors (``host:port[,host:port…]``), round robin.
+
+    With several addresses a failed executor is skipped; in Kubernetes one Service name
+    does the same.
+    """
+    parts = [a.strip() for a in addresses.split(",") if a.strip()]
+    if len(parts) == 1:
+        return grpc.insecure_channel(parts[0])
+    target = "ipv4:" + ",".join(parts)
+    return grpc.insecure_channel(target, options=[("grpc.lb_policy_name", "round_robin")])
+
+
 def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
@@ -307,7 +344,7 @@ def install_signal_handlers(runtime: Runtime) -> None:
     signal.signal(signal.SIGUSR1, lambda *_: pykka.debug.log_thread_tracebacks())
 
 
-def serve(config: Config, *, drain_timeout: float = 60.0) -> int:
+def serve(config: Config) -> int:
     """Run until SIGTERM; returns the process exit code (non-zero after escalation)."""
     import pykka.debug  # noqa: F401  (SIGUSR1 handler)
 
@@ -321,9 +358,9 @@ def serve(config: Config, *, drain_timeout: float = 60.0) -> int:
                 log.critical("fatal: %s", runtime.fatal_reason)
                 return 70
         if config.runs_executor:
-            drained = runtime.drain(drain_timeout)
+            drained = runtime.drain(config.drain_s)
             if not drained:
-                log.warning("builds still running after %.0fs: handing them over", drain_timeout)
+                log.warning("builds still running after %.0fs: handing them over", config.drain_s)
         return 0
     finally:
         runtime.stop()

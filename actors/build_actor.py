@@ -37,6 +37,7 @@ from actors.messages import (
 )
 from actors.services import Services
 from actors.slots import JobSlots
+from broker.base import Delivery
 from store.records import BuildRecord, JobInit, JobRecord
 from workflow.errors import WorkflowInvalid
 from workflow.model import JobSpec
@@ -71,6 +72,7 @@ class BuildActor(ConveyorActor):
         self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
         self.waiting_slot: set[str] = set()
         self.finished = False
+        self._delivery: Delivery | None = None  # until acked
         self.state = "claiming"
 
     # -- messages --------------------------------------------------------------------
@@ -97,11 +99,13 @@ class BuildActor(ConveyorActor):
         return None
 
     def _start(self, message: StartBuild) -> None:
+        self._delivery = message.delivery
         build = store.claim_build(self.build_id, self.services.owner, self.lease_s)
         # The lease in the database now covers the build: never hold the message for
         # the build's whole duration (RabbitMQ's consumer timeout).
         if message.delivery is not None:
             message.delivery.ack()
+            self._delivery = None
         if build is None:
             self.state = "not ours"
             self._stop_with(BuildStatus.RUNNING, "claimed elsewhere or already finished")
@@ -136,21 +140,27 @@ class BuildActor(ConveyorActor):
         self.scheduler = BuildScheduler(
             plan, lambda job, needs: job_if_contexts(context, job, needs)
         )
-        rows = store.create_jobs(
-            self.build_id,
-            [
-                JobInit(
-                    key=job.key, job_id=job.job_id, name=job.name, needs=job.needs,
-                    matrix=dict(job.matrix), attempt=build.attempt,
-                )
-                for job in plan.jobs
-            ],
-        )
-        self.rows = {row.key: row for row in rows}
-        # A takeover after a crash keeps every job that already finished.
-        for row in rows:
+        latest: dict[str, JobRecord] = {}
+        for row in store.list_jobs(self.build_id):
+            if row.key not in latest or row.attempt > latest[row.key].attempt:
+                latest[row.key] = row
+        missing = [job for job in plan.jobs if job.key not in latest]
+        for row in store.create_jobs(self.build_id, [_init(job, build.attempt) for job in missing]):
+            latest[row.key] = row
+        # A takeover after a crash keeps every job that already finished, and runs again
+        # (as a new attempt, with its own log) a job whose process died with its executor.
+        for job in plan.jobs:
+            row = latest[job.key]
             if row.status.terminal:
                 self.scheduler.restore(row.key, Outcome(row.status, row.reason, dict(row.outputs)))
+            elif row.status == JobStatus.RUNNING:
+                self.counters["jobs_retried"] += 1
+                store.update_job(row.id, status=JobStatus.FAILED, reason=(
+                    f"its executor was lost (build taken over by {self.services.owner}); "
+                    f"retried as attempt {row.attempt + 1}"), finished=True)
+                (latest[job.key],) = store.create_jobs(
+                    self.build_id, [_init(job, row.attempt + 1)])
+        self.rows = latest
 
     def _scheduler(self) -> BuildScheduler:
         assert self.scheduler is not None
@@ -236,6 +246,14 @@ class BuildActor(ConveyorActor):
         traceback: TracebackType | None,
     ) -> None:
         super().on_failure(exception_type, exception_value, traceback)
+        if self._delivery is not None:
+            # Failed before claiming (the database may be down): let the broker redeliver
+            # it; its delivery limit dead-letters a message that fails every time.
+            self._delivery.reject(requeue=True)
+            self.slots.release_owner(self.key)
+            tell_safely(self.parent, BuildFinished(self.build_id, BuildStatus.QUEUED.value,
+                                                   "requeued"))
+            return
         reason = f"internal error: {exception_value!r}"
         for ref in self.jobs.values():
             tell_safely(ref, CancelJob(reason))
@@ -246,6 +264,11 @@ class BuildActor(ConveyorActor):
             log.exception("could not record the failure of build %s", self.build_id)
         self.slots.release_owner(self.key)
         tell_safely(self.parent, BuildFinished(self.build_id, BuildStatus.ERROR.value, reason))
+
+
+def _init(job: JobSpec, attempt: int) -> JobInit:
+    return JobInit(key=job.key, job_id=job.job_id, name=job.name, needs=job.needs,
+                   matrix=dict(job.matrix), attempt=attempt)
 
 
 def _continues(job: JobSpec, scheduler: BuildScheduler) -> bool:
