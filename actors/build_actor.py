@@ -71,6 +71,7 @@ class BuildActor(ConveyorActor):
         self.rows: dict[str, JobRecord] = {}
         self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
         self.waiting_slot: set[str] = set()
+        self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
         self._delivery: Delivery | None = None  # until acked
         self.state = "claiming"
@@ -153,6 +154,8 @@ class BuildActor(ConveyorActor):
             row = latest[job.key]
             if row.status.terminal:
                 self.scheduler.restore(row.key, Outcome(row.status, row.reason, dict(row.outputs)))
+            elif row.status == JobStatus.RUNNING and self.services.backend_adopts:
+                self.resuming.add(job.key)  # started again under the same name: adoption
             elif row.status == JobStatus.RUNNING:
                 self.counters["jobs_retried"] += 1
                 store.update_job(row.id, status=JobStatus.FAILED, reason=(
@@ -203,7 +206,9 @@ class BuildActor(ConveyorActor):
         )
         self.jobs[key] = ref
         self.counters["jobs_started"] += 1
-        ref.tell(StartJobMessage(scheduler.needs_context(job)))
+        resume = key in self.resuming
+        self.resuming.discard(key)
+        ref.tell(StartJobMessage(scheduler.needs_context(job), resume=resume))
 
     def _job_finished(self, message: JobFinished) -> None:
         self.slots.release(self.key, message.key)

@@ -50,6 +50,7 @@ _STEP_STATUS = {
 @dataclass(frozen=True)
 class StartJob:
     needs: Mapping[str, Mapping[str, Any]]
+    resume: bool = False  # re-attach to a job a dead executor started (same backend name)
 
 
 class JobActor(ConveyorActor):
@@ -106,6 +107,8 @@ class JobActor(ConveyorActor):
             contexts = job_run_contexts(
                 self.build, self.plan, self.job, message.needs, env, workspace="."
             )
+            # On resume the backend parses with the nonce of the job's first launch, which it
+            # finds on the existing Job (Kubernetes annotation), not this new one.
             nonce = new_nonce()
             script = render_job_script(self.job, self.plan, contexts, nonce)
             image = interpolate(self.job.image, contexts) if self.job.image else None
@@ -132,6 +135,8 @@ class JobActor(ConveyorActor):
             reply_to=self.actor_ref,
         )
         self.services.backend.tell(run)
+        if message.resume:  # its steps are recorded already; events replay idempotently
+            return
         for step in self.job.steps:
             store.upsert_step(
                 self.job_row_id, step.index, name=step.name, status=StepStatus.PENDING

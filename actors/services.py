@@ -22,6 +22,9 @@ class Services:
     feed: ChangeFeed
     gate: LineGate
     owner: str  # this executor's id, recorded on the builds it leases
+    # Whether the job backend can re-attach to a job started by a dead executor
+    # (Kubernetes: the Job outlives us) or must run it again (local processes die with us).
+    backend_adopts: bool = False
     _refs: dict[str, pykka.ActorRef[Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
