@@ -144,11 +144,10 @@ class _Process:
     def _deliver(self, raw: list[bytes], parser: MarkerParser, services: Services) -> None:
         lines: list[str] = []
         for item in raw:
-            line = item.decode("utf-8", errors="replace").removesuffix("\r")
-            event = parser.feed(line)
-            if event is None:
-                lines.append(line)
-            else:
+            text, event = parser.feed(item.decode("utf-8", errors="replace"))
+            if text is not None:
+                lines.append(text.removesuffix("\r"))
+            if event is not None:
                 if lines:  # keep output and step boundaries in order
                     self._send_lines(lines, services)
                     lines = []

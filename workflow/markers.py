@@ -1,18 +1,24 @@
 """The marker protocol between a job's runner script and the engine.
 
 A job's output stream (the pod log, or a local process's stdout) carries the steps'
-own output as ordinary lines, and the runner script's reports as whole marker lines::
+own output as ordinary lines, and the runner script's reports as markers, each ended by
+a newline::
 
     ::conveyor:<nonce>::step-start::<index>::<name>
     ::conveyor:<nonce>::step-end::<index>::<outcome>::<conclusion>::<exit code|->::<reason>
     ::conveyor:<nonce>::output::<name>::<value>
     ::conveyor:<nonce>::job-end::<exit code>
 
+Step output goes to the stream unfiltered (throughput), so when a step's output does not
+end with a newline the next marker continues that line: ``partial::conveyor:<nonce>::``
+... The parser therefore takes the LAST occurrence of ``::conveyor:<nonce>::`` in a line
+as the start of a marker and the text before it as an ordinary line.
+
 ``<name>``, ``<reason>`` and ``<value>`` are encoded so that no user text can break a
 marker: standard base64, or ``%`` followed by hex when the image has no ``base64`` tool.
 A step that does not run gets a ``step-end`` with outcome ``skipped`` and no
 ``step-start``. The nonce is random per job and never given to the steps, so a step that
-prints a marker-looking line with another nonce (or none) produces an ordinary line.
+prints a marker-looking text with another nonce (or none) produces ordinary output.
 """
 
 from __future__ import annotations
@@ -94,7 +100,7 @@ def decode_field(field: str) -> str:
 
 
 def format_marker(nonce: str, event: Event) -> str:
-    """The marker line (without newline) for ``event``; the script emits the same."""
+    """The marker (without newline) for ``event``; the script emits the same."""
     head = f"{PREFIX}{nonce}::"
     if isinstance(event, StepStarted):
         return f"{head}step-start::{event.index}::{encode_field(event.name)}"
@@ -110,27 +116,32 @@ def format_marker(nonce: str, event: Event) -> str:
 
 
 class MarkerParser:
-    """Turns the lines of one job's output stream into events.
+    """Turns the lines of one job's output stream into output text and events.
 
-    ``feed`` returns ``None`` for an ordinary output line (the caller logs it as is) and
-    the event for a marker of this job. A line with this job's nonce that is not a valid
-    marker raises :class:`MarkerError`.
+    ``feed`` returns ``(text, event)``: ``(line, None)`` for an ordinary output line
+    (the caller logs it as is), ``(None, event)`` for a line that is a marker of this
+    job, and ``(text, event)`` when a marker follows output that had no final newline
+    (``text`` is that output, unchanged). A marker of this job that is not well formed
+    raises :class:`MarkerError`.
     """
 
     def __init__(self, nonce: str) -> None:
         self._head = f"{PREFIX}{check_nonce(nonce)}::"
 
-    def feed(self, line: str) -> Event | None:
-        """Classifies one line (a trailing ``\\n`` or ``\\r\\n`` is ignored)."""
-        if not line.startswith(self._head):
-            return None
-        body = line[len(self._head) :].rstrip("\n").removesuffix("\r")
+    def feed(self, line: str) -> tuple[str | None, Event | None]:
+        """Splits one line (a trailing ``\\n`` or ``\\r\\n`` after a marker is ignored)."""
+        # Runs for every line of output: one substring search on the common path.
+        at = line.rfind(self._head)
+        if at < 0:
+            return line, None
+        body = line[at + len(self._head) :].rstrip("\n").removesuffix("\r")
         kind, _, rest = body.partition("::")
         fields = rest.split("::") if rest else []
         try:
-            return self._event(kind, fields)
+            event = self._event(kind, fields)
         except MarkerError as exc:
-            raise MarkerError(f"{exc} in marker line {line[:200]!r}") from None
+            raise MarkerError(f"{exc} in marker line {line[at : at + 200]!r}") from None
+        return (line[:at] if at else None), event
 
     def _event(self, kind: str, fields: list[str]) -> Event:
         if kind == "step-start" and len(fields) == 2:

@@ -1,4 +1,5 @@
-"""The marker parser: events round-trip, everything else is ordinary output."""
+"""The marker parser: events round-trip, everything else is ordinary output, also when a
+marker follows output that had no final newline."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from workflow.markers import (
 
 NONCE = "0123456789abcdef0123456789abcdef"
 # Any text a step could print: no line breaks, no lone surrogates (not encodable).
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)))
-LINE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"))
+TEXT = st.text(st.characters(codec="utf-8"))
+LINE = st.text(st.characters(codec="utf-8", exclude_characters="\n"))
 OUTCOME = st.sampled_from(sorted(OUTCOMES))
 EVENTS: st.SearchStrategy[Event] = st.one_of(
     st.builds(StepStarted, st.integers(0, 10**6), TEXT),
@@ -44,38 +45,52 @@ def test_every_event_round_trips(event: Event) -> None:
     line = format_marker(NONCE, event)
     assert "\n" not in line
     parser = MarkerParser(NONCE)
-    assert parser.feed(line) == event
-    assert parser.feed(line + "\n") == event
-    assert parser.feed(line + "\r\n") == event
+    assert parser.feed(line) == (None, event)
+    assert parser.feed(line + "\n") == (None, event)
+    assert parser.feed(line + "\r\n") == (None, event)
 
 
 @given(st.lists(st.one_of(LINE, EVENTS.map(lambda e: format_marker(new_nonce(), e)))))
 def test_lines_without_this_jobs_marker_are_ordinary(lines: list[str]) -> None:
     """Arbitrary output, including real-looking markers of other jobs, stays output."""
     parser = MarkerParser(NONCE)
-    assert [parser.feed(line) for line in lines] == [None] * len(lines)
+    assert [parser.feed(line) for line in lines] == [(line, None) for line in lines]
 
 
-@given(st.lists(st.one_of(LINE.map(lambda s: ("line", s)), EVENTS.map(lambda e: ("event", e)))))
-def test_a_mixed_stream_splits_back_into_output_and_events(
+# What a step writes between two markers: any text, with or without a final newline.
+CHUNK = st.text(st.characters(codec="utf-8"))
+
+
+@given(st.lists(st.one_of(CHUNK.map(lambda s: ("output", s)), EVENTS.map(lambda e: ("event", e)))))
+def test_a_stream_splits_back_into_output_lines_and_events(
     items: list[tuple[str, object]],
 ) -> None:
-    parser = MarkerParser(NONCE)
-    output: list[str] = []
-    events: list[Event] = []
-    for kind, item in items:
-        if kind == "line":
+    """The runner script's stream: steps' output as written, each marker printed with a
+    final newline, read and split on newlines as the engine does. Output comes back as
+    its lines, unchanged (a missing final newline makes no difference), and events come
+    back in order with it."""
+    stream = pending = ""
+    expected: list[object] = []
+    for kind, item in [*items, ("end", None)]:
+        if kind == "output":
             assert isinstance(item, str)
-            line = item
-        else:
-            line = format_marker(NONCE, item)  # type: ignore[arg-type]
-        event = parser.feed(line)
-        if event is None:
-            output.append(line)
-        else:
-            events.append(event)
-    assert output == [item for kind, item in items if kind == "line"]
-    assert events == [item for kind, item in items if kind == "event"]
+            stream += item
+            pending += item  # consecutive writes make one text
+            continue
+        expected += pending.removesuffix("\n").split("\n") if pending else []
+        pending = ""
+        if kind == "event":
+            stream += format_marker(NONCE, item) + "\n"  # type: ignore[arg-type]
+            expected.append(item)
+    lines = stream.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    parser = MarkerParser(NONCE)
+    got: list[object] = []
+    for line in lines:
+        text, event = parser.feed(line)
+        got += [x for x in (text, event) if x is not None]
+    assert got == expected
 
 
 def test_the_line_format() -> None:
@@ -93,7 +108,7 @@ def test_the_line_format() -> None:
 def test_hex_fields_from_images_without_base64() -> None:
     parser = MarkerParser(NONCE)
     line = f"::conveyor:{NONCE}::output::%6e616d65::%c3a9"
-    assert parser.feed(line) == JobOutput("name", "é")
+    assert parser.feed(line) == (None, JobOutput("name", "é"))
 
 
 @pytest.mark.parametrize(
@@ -114,9 +129,20 @@ def test_a_malformed_marker_with_this_nonce_is_an_error(body: str) -> None:
         MarkerParser(NONCE).feed(f"::conveyor:{NONCE}::{body}")
 
 
-def test_markers_must_start_the_line() -> None:
-    line = " " + format_marker(NONCE, JobFinished(0))
-    assert MarkerParser(NONCE).feed(line) is None
+def test_a_marker_after_output_without_newline() -> None:
+    parser = MarkerParser(NONCE)
+    marker = format_marker(NONCE, JobFinished(0))
+    assert parser.feed(" " + marker) == (" ", JobFinished(0))
+    assert parser.feed("50%\r" + marker + "\r\n") == ("50%\r", JobFinished(0))
+    # another job's marker (or a partial one) before this job's is output
+    other = format_marker(new_nonce(), JobFinished(1))
+    assert parser.feed(other + marker) == (other, JobFinished(0))
+    assert parser.feed("::conveyor:" + marker) == ("::conveyor:", JobFinished(0))
+
+
+def test_a_malformed_marker_after_output_is_an_error() -> None:
+    with pytest.raises(MarkerError, match="marker line '::conveyor:"):
+        MarkerParser(NONCE).feed(f"text::conveyor:{NONCE}::job-end::x")
 
 
 def test_nonces() -> None:

@@ -97,13 +97,15 @@ def run_job(
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.removesuffix(b"\n").decode("utf-8", errors="replace")
-            event = parser.feed(line)
-            if event is None:
-                result.lines.append(line)
-            else:
+            text, event = parser.feed(line)
+            if text is not None:
+                result.lines.append(text)
+                if on_line is not None:
+                    on_line(text, proc)
+            if event is not None:
                 result.events.append(event)
-            if on_line is not None:
-                on_line(line, proc)
+                if on_line is not None:
+                    on_line(line[len(text or "") :], proc)
         result.rc = proc.wait(timeout=60)
     assert isinstance(result.events[-1], JobFinished), result
     assert result.events[-1].exit_code == result.rc
@@ -451,7 +453,7 @@ def test_checkout_clones_the_repository_at_the_sha(shell: list[str], tmp_path: P
 
 _LINES = st.lists(
     st.one_of(
-        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\0")),
+        st.text(st.characters(codec="utf-8", exclude_characters="\n\0")),
         st.builds(lambda n, rest: f"::conveyor:{n}::{rest}", st.just(new_nonce()), st.text()),
     ).filter(lambda line: "\0" not in line),
     max_size=20,
