@@ -6,10 +6,14 @@ enforce step timeouts, handle cancellation and print the markers of
 
 Design notes (why it looks like this):
 
-- All output (steps and markers) goes through one FIFO to a line filter, so a step whose
-  last line has no newline cannot glue itself to the next marker: the filter splits such
-  a line before the marker. The filter exits after the ``job-end`` marker, so background
-  processes a step left behind cannot keep the job from finishing.
+- Steps write straight to the script's stdout (stderr merged into it): no relay process
+  and no per-line work, so output flows as fast as the reader takes it. Markers are
+  printed with a final newline; one that follows output without a final newline
+  continues that line, and the parser (``workflow.markers``) finds it there.
+- The engine reads the job's output until end of file, so at job end ``_cv_reap`` stops
+  every process still holding the script's stdout open for writing (a step's leftover
+  background process, even one that left the step's session), before ``job-end``. The
+  script's own helpers (timeout watchdog, sleeps) never hold stdout.
 - Each step runs in its own session (``setsid`` when the image has it) so a timeout or
   a cancellation kills the step with all its children; the script itself waits with the
   ``wait`` builtin, which a trapped SIGTERM interrupts (POSIX), so cancellation is
@@ -76,36 +80,17 @@ _cv_tmp=$(mktemp -d "${TMPDIR:-/tmp}/conveyor.XXXXXX" 2>/dev/null) || {
   mkdir -p "$_cv_tmp" || { echo "conveyor: cannot create a temporary directory"; exit 1; }
 }
 mkdir -p "$_cv_tmp/temp" || exit 1
-mkfifo "$_cv_tmp/out" || { echo "conveyor: mkfifo is missing in this image"; exit 1; }
+exec 2>&1
 
-_cv_filter() {
-  trap '' TERM INT HUP
-  while IFS= read -r _cv_fl || [ -n "$_cv_fl" ]; do
-    case $_cv_fl in
-      *"$_cv_mk"*)
-        _cv_fp=${_cv_fl%%"$_cv_mk"*}
-        [ -z "$_cv_fp" ] || printf '%s\n' "$_cv_fp"
-        _cv_fl=$_cv_mk${_cv_fl#*"$_cv_mk"}
-        printf '%s\n' "$_cv_fl"
-        case $_cv_fl in "${_cv_mk}job-end::"*) return 0 ;; esac ;;
-      *) printf '%s\n' "$_cv_fl" ;;
-    esac
-  done
-}
-_cv_filter <"$_cv_tmp/out" &
-_cv_fpid=$!
-exec >"$_cv_tmp/out" 2>&1
-
+# An empty field needs no encoding (and no processes: most reasons are empty).
 if command -v base64 >/dev/null 2>&1; then
-  _cv_enc() { printf '%s' "$1" | base64 | tr -d '\n'; }
+  _cv_enc() { [ -z "$1" ] || printf '%s' "$1" | base64 | tr -d '\n'; }
 else
-  _cv_enc() { printf '%%'; printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+  _cv_enc() { [ -z "$1" ] || { printf '%%'; printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }; }
 fi
 _cv_mark() { printf '%s%s\n' "$_cv_mk" "$1"; }
 _cv_setsid=
 if command -v setsid >/dev/null 2>&1; then _cv_setsid=setsid; fi
-_cv_fsleep=0
-if sleep 0.01 2>/dev/null; then _cv_fsleep=1; fi
 
 _cv_fail=0; _cv_canc=0; _cv_rc=0; _cv_pid=; _cv_intr=0; _cv_groups=; _cv_js=success
 # _cv_kill SIGNAL PID: the step's session when setsid made one, else the step's process
@@ -124,6 +109,34 @@ _cv_kill() {
     done
   done
   kill -"$_cv_sig" $_cv_tree 2>/dev/null
+}
+# _cv_holders: the processes, other than this script and its ancestors ($_cv_anc), with
+# a write end of this script's stdout open (a pipe: "pipe:[inode]"; none for a terminal
+# or /dev/null). A /proc/PID/fd link's mode says how the descriptor was opened, so the
+# reader's read end is not one.
+_cv_holders() {
+  exec 2>/dev/null
+  LC_ALL=C ls -l /proc/[0-9]*/fd | awk -v me=$$ -v skip=" $_cv_anc " '
+/^\/proc\/[0-9]+\/fd:$/ { split($0, a, "/"); p = a[3]; next }
+NF < 4 { next }
+p == me && $(NF - 2) == "1" { t = $NF }
+substr($1, 3, 1) == "w" && index(skip, " " p " ") == 0 { n++; pid[n] = p; to[n] = $NF }
+END {
+  if (t == "" || t ~ /^\/dev\//) exit
+  for (i = 1; i <= n; i++) if (to[i] == t && !seen[pid[i]]++) print pid[i]
+}'
+}
+_cv_reap() {  # TERM (1 s), then KILL (1 s), every holder of stdout, until none is left
+  [ -r "/proc/$$/stat" ] && command -v awk >/dev/null 2>&1 || return 0
+  _cv_anc=$$; _cv_p=$$
+  while [ "$_cv_p" -gt 1 ] && read -r _cv_sl 2>/dev/null <"/proc/$_cv_p/stat"; do
+    set -- ${_cv_sl##*) }; _cv_p=$2; _cv_anc="$_cv_anc $_cv_p"
+  done
+  _cv_n=0
+  while _cv_hs=$(_cv_holders) && [ -n "$_cv_hs" ] && [ "$_cv_n" -lt 20 ]; do
+    if [ "$_cv_n" -lt 10 ]; then kill -TERM $_cv_hs 2>/dev/null; else kill -KILL $_cv_hs 2>/dev/null; fi
+    if sleep 0.1 2>/dev/null; then _cv_n=$((_cv_n + 1)); else sleep 1; _cv_n=$((_cv_n + 10)); fi
+  done
 }
 _cv_on_term() {
   _cv_canc=1; _cv_intr=1
@@ -180,7 +193,7 @@ _cv_post() {  # $1 step index, $2 output handler: applies the step's file comman
 
 _cv_watch() {  # $1 pid, $2 seconds, $3 whole seconds: the step's timeout watchdog
   trap 'kill "$_cv_sp" 2>/dev/null; exit 0' TERM
-  if [ "$_cv_fsleep" = 1 ]; then sleep "$2" & else sleep "$3" & fi
+  if sleep 0.001 2>/dev/null; then sleep "$2" & else sleep "$3" & fi
   _cv_sp=$!
   wait "$_cv_sp" || exit 0
   : >"$_cv_tmp/timedout"
@@ -191,26 +204,27 @@ _cv_watch() {  # $1 pid, $2 seconds, $3 whole seconds: the step's timeout watchd
   _cv_kill KILL "$1"
 }
 _cv_run() {  # $1 step function, $2 timeout seconds ("" for none), $3 whole seconds
-  rm -f "$_cv_tmp/timedout"
   _cv_c0=$_cv_canc
   "$1" &
   _cv_pid=$!
   _cv_groups="$_cv_groups $_cv_pid"
   _cv_wpid=
-  if [ -n "$2" ]; then _cv_watch "$_cv_pid" "$2" "$3" & _cv_wpid=$!; fi
+  if [ -n "$2" ]; then _cv_watch "$_cv_pid" "$2" "$3" >/dev/null 2>&1 & _cv_wpid=$!; fi
   if [ "$_cv_canc" != "$_cv_c0" ]; then _cv_kill TERM "$_cv_pid"; fi
-  wait "$_cv_pid"; _cv_st=$?
+  # 2>/dev/null: dash and busybox report a step killed by a signal ("Terminated") in
+  # the middle of its output; the step-end marker already says why it ended.
+  wait "$_cv_pid" 2>/dev/null; _cv_st=$?
   while [ "$_cv_intr" = 1 ]; do
     _cv_intr=0
     if [ "$_cv_st" -gt 128 ]; then
-      wait "$_cv_pid"; _cv_s2=$?
+      wait "$_cv_pid" 2>/dev/null; _cv_s2=$?
       [ "$_cv_s2" = 127 ] || _cv_st=$_cv_s2
     fi
   done
   _cv_pid=
   if [ -n "$_cv_wpid" ]; then kill "$_cv_wpid" 2>/dev/null; wait "$_cv_wpid" 2>/dev/null; fi
   _cv_to=0
-  if [ -f "$_cv_tmp/timedout" ]; then _cv_to=1; fi
+  if [ -f "$_cv_tmp/timedout" ]; then _cv_to=1; rm -f "$_cv_tmp/timedout"; fi
 }
 _cv_begin() {  # $1 step index: fresh command files for the step
   : >"$_cv_tmp/env$1"; : >"$_cv_tmp/output$1"; : >"$_cv_tmp/path$1"; : >"$_cv_tmp/summary$1"
@@ -250,9 +264,8 @@ elif [ "$_cv_fail" = 1 ] && [ "$_cv_rc" = 0 ]; then _cv_rc=1; fi
 if [ -n "$_cv_setsid" ]; then
   for _cv_g in $_cv_groups; do kill -TERM -"$_cv_g" 2>/dev/null; done
 fi
+_cv_reap
+rm -rf "$_cv_tmp" 2>/dev/null
 _cv_mark "job-end::$_cv_rc"
-exec >&- 2>&-
-wait "$_cv_fpid"
-rm -rf "$_cv_tmp"
 exit "$_cv_rc"
 """

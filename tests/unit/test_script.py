@@ -302,6 +302,66 @@ def test_sigterm_cancels_the_running_step_and_skips_the_rest(
     ] == ["first", "always", "status cancelled"]
 
 
+# Leaves three processes holding the job's stdout, each reporting its pid once it is set
+# up (the step waits for that on a FIFO each): one in the step's session, one in a session of
+# its own when the image has setsid, and one that ignores SIGTERM (only KILL stops it).
+LEFTOVERS = """\
+mkfifo up1 up2 up3
+command -v setsid >/dev/null && escape=setsid || escape=
+sh -c 'echo child=$$; echo >up1; exec sleep 30' &
+read x <up1
+$escape sh -c 'echo child=$$; echo >up2; exec sleep 30' &
+read x <up2
+sh -c 'trap "" TERM; echo child=$$; echo >up3; exec sleep 30' &
+read x <up3
+printf 'left three behind'
+"""
+
+
+def _leftovers_test(shell: list[str], workspace: Path) -> None:
+    """The job ends (end of file on its stdout) without waiting for the processes a
+    step left behind: they are all gone before the job-end marker."""
+    job = make_job(step(0, LEFTOVERS), step(1, "echo next"))
+    pidfds: list[int] = []
+    alive_at_job_end: list[int] = []
+
+    def on_line(line: str, _: subprocess.Popen[bytes]) -> None:
+        _watch_child(line, pidfds)
+        if "::job-end::" in line:
+            alive_at_job_end.extend(fd for fd in pidfds if not select.select([fd], [], [], 0)[0])
+
+    result = run_job(shell, job, workspace, on_line=on_line)
+    assert len(pidfds) == 3, result
+    assert not alive_at_job_end, "a leftover process outlived the job"
+    _assert_exited(pidfds)
+    assert result.rc == 0
+    assert [ln for ln in result.lines if not ln.startswith("child=")] == [
+        "left three behind",
+        "next",
+    ]
+
+
+def test_leftover_processes_are_stopped_at_job_end(shell: list[str], tmp_path: Path) -> None:
+    _leftovers_test(shell, tmp_path)
+
+
+def test_a_marker_after_output_without_newline_is_still_a_marker(
+    shell: list[str], tmp_path: Path
+) -> None:
+    """A step killed mid-line (timeout) and a job cancelled mid-line: the markers that
+    follow the unterminated output are found, the output stays output, and the shell's
+    own report of the killed step is not glued to it."""
+    job = make_job(
+        step(0, "printf 'half a line'; exec sleep 30", timeout_minutes=0.01),
+        step(1, "printf 'not ended'; kill -TERM $PPID; exec sleep 30", if_="always()"),
+    )
+    result = run_job(shell, job, tmp_path)
+    assert result.lines == ["half a line", "not ended"]
+    assert result.finished[0].reason == "timed out after 0.01m"
+    assert result.finished[1].reason == "cancelled"
+    assert result.rc == 143
+
+
 CMDLINE = "tr '\\0' ' ' </proc/$$/cmdline | cut -d' ' -f1-5"
 
 
@@ -520,3 +580,13 @@ def test_busybox_only_image(tmp_path: Path, without: tuple[str, ...]) -> None:
     assert result.lines[-1] == "é $(x)"
     assert result.finished[1].reason == "timed out after 0.01m"
     assert result.outputs == {"v": "é $(x)"}
+
+
+@pytest.mark.parametrize("without", [(), ("setsid",)], ids=["busybox", "no-setsid"])
+def test_busybox_only_image_stops_leftover_processes(
+    tmp_path: Path, without: tuple[str, ...]
+) -> None:
+    shell = _busybox_image(tmp_path, without)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    _leftovers_test(shell, ws)
