@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,16 @@ class _Process:
             self._signal(signal.SIGTERM)
 
     def _signal(self, sig: signal.Signals) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            script = _namespace_init(self.proc.pid) if self.actor.isolation.pid_namespace else None
+            if sig == signal.SIGTERM and script is not None:
+                # The script (init of the job's pid namespace) handles TERM: it cancels the
+                # running step and still runs `always()` steps. Signalling the whole group
+                # would kill `unshare`, whose death SIGKILLs the namespace at once.
+                os.kill(script, sig)
+            else:
                 os.killpg(self.proc.pid, sig)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -77,7 +86,7 @@ class _Process:
         env["HOME"] = str(self.workdir)
         env.update(self.run.env)
         return subprocess.Popen(
-            ["/bin/sh", str(script)],
+            [*self.actor.isolation.prefix, "/bin/sh", str(script)],
             cwd=workspace,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -165,6 +174,55 @@ class _Process:
             log.error("log actor is down: %d lines of %s lost", len(lines), self.run.job_key)
 
 
+@dataclass(frozen=True)
+class Isolation:
+    """How job processes are tied to the executor's life.
+
+    A job's processes must not outlive an executor that dies (kill -9): its build is taken
+    over and the job run again elsewhere, so a survivor would run it twice. ``setpriv
+    --pdeathsig`` kills the job when the thread that started it dies; ``unshare --pid
+    --kill-child`` puts all of the job's processes in a pid namespace that the kernel tears
+    down with its init — including steps that started their own sessions.
+    """
+
+    prefix: tuple[str, ...] = ()
+    pid_namespace: bool = False
+
+    @property
+    def description(self) -> str:
+        if self.pid_namespace:
+            return "pid namespace + parent-death signal"
+        return "parent-death signal" if self.prefix else "none (processes may outlive us)"
+
+
+_DEATHSIG = ("setpriv", "--pdeathsig", "KILL")
+_PIDNS = ("unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc")
+
+
+def probe_isolation() -> Isolation:
+    """The strongest isolation this machine allows (unshare needs CAP_SYS_ADMIN)."""
+    for prefix, pidns in ((_DEATHSIG + _PIDNS, True), (_DEATHSIG, False)):
+        try:
+            done = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return Isolation(prefix, pidns)
+    log.warning("local backend: neither setpriv nor unshare work here; job processes may "
+                "outlive a crashed executor")
+    return Isolation()
+
+
+def _namespace_init(unshare_pid: int) -> int | None:
+    """The host pid of the job's script: the only child of `unshare --fork`."""
+    try:
+        with open(f"/proc/{unshare_pid}/task/{unshare_pid}/children") as f:
+            children = f.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
 def _minutes(seconds: float) -> str:
     minutes = seconds / 60
     return f"{minutes:g}m" if minutes >= 1 else f"{seconds:g}s"
@@ -173,16 +231,18 @@ def _minutes(seconds: float) -> str:
 class LocalActor(ConveyorActor):
     kind = "LocalActor"
 
-    def __init__(self, services: Services, workdir: Path, *, on_crash: FailureHook | None = None):
+    def __init__(self, services: Services, workdir: Path, *, on_crash: FailureHook | None = None,
+                 isolation: Isolation | None = None):
         super().__init__("backend/local", on_crash=on_crash)
         self.services = services
         self.workdir = workdir
+        self.isolation = isolation or Isolation()
         self._procs: dict[str, _Process] = {}
         self._lock = threading.Lock()
 
     def on_start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.state = "running"
+        self.state = f"running (isolation: {self.isolation.description})"
 
     def on_stop(self) -> None:
         with self._lock:
