@@ -38,6 +38,9 @@ from actors.supervisor import ChildSpec, Supervisor, SupervisorConfig, Superviso
 from broker import open_queue
 from broker.base import BuildQueue
 from conveyor.v1 import executor_pb2_grpc
+from observability import metrics
+from observability.probes import RuntimeProbes
+from observability.server import ObservabilityServer
 from rpc.admin_service import AdminServicer
 from rpc.executor_service import ExecutorServicer
 from rpc.pipeline_service import PipelineServicer
@@ -49,6 +52,7 @@ log = logging.getLogger("conveyor.runtime")
 
 VERSION = "0.1.0"
 ROLES = ("all", "pipeline", "executor")
+DEFAULT_METRICS_LISTEN = "0.0.0.0:9090"  # `serve` only; `run` and tests serve none
 
 
 class ConfigError(ValueError):
@@ -79,6 +83,7 @@ class Config:
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
     migrate_on_start: bool | None = None  # None: only for SQLite (embedded mode)
+    metrics_listen: str = ""  # /metrics, /healthz, /readyz; "" or "off": none (serve: :9090)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -94,6 +99,7 @@ class Config:
             "executor_id": "CONVEYOR_EXECUTOR_ID",
             "queue_name": "CONVEYOR_QUEUE_NAME",
             "queue_prefix": "CONVEYOR_QUEUE_PREFIX",
+            "metrics_listen": "CONVEYOR_METRICS_LISTEN",
         }
         for name, var in text.items():
             if env.get(var):
@@ -183,6 +189,7 @@ class Runtime:
         self.server: grpc.Server | None = None
         self.channel: grpc.Channel | None = None
         self.port = 0
+        self.observability: ObservabilityServer | None = None
         self._stops: list[tuple[str, Callable[[], None]]] = []
 
     @property
@@ -215,7 +222,20 @@ class Runtime:
             self.channel = executor_channel(cfg.executor_addr or self.address)
             self._stops.append(("executor channel", self.channel.close))
             late.stub = executor_pb2_grpc.ExecutorServiceStub(self.channel)
+        self._start_observability()
         log.info("conveyor %s (role %s) listening on %s", VERSION, cfg.role, self.address)
+
+    def _start_observability(self) -> None:
+        cfg = self.config
+        metrics.set_info(version=VERSION, role=cfg.role)
+        if cfg.metrics_listen in ("", "off"):
+            return
+        assert self.queue is not None
+        metrics.watch_queue_depth(self.queue.depth)
+        self._stops.append(("queue depth metric", lambda: metrics.watch_queue_depth(None)))
+        self.observability = ObservabilityServer(cfg.metrics_listen, RuntimeProbes(self))
+        self.observability.start()
+        self._stops.append(("metrics server", self.observability.stop))
 
     def _start_executor(self, queue: BuildQueue) -> None:
         cfg = self.config
@@ -348,6 +368,8 @@ def serve(config: Config) -> int:
     """Run until SIGTERM; returns the process exit code (non-zero after escalation)."""
     import pykka.debug  # noqa: F401  (SIGUSR1 handler)
 
+    if not config.metrics_listen:
+        config = replace(config, metrics_listen=DEFAULT_METRICS_LISTEN)
     runtime = Runtime(config)
     install_signal_handlers(runtime)
     try:

@@ -7,6 +7,7 @@ decisions (spawn JobActors, record skipped/cancelled jobs) and feeds it events.
 from __future__ import annotations
 
 import logging
+import time
 from types import TracebackType
 from typing import Any
 
@@ -38,6 +39,8 @@ from actors.messages import (
 from actors.services import Services
 from actors.slots import JobSlots
 from broker.base import Delivery
+from observability import metrics
+from observability.timings import BuildTimings
 from store.records import BuildRecord, JobInit, JobRecord
 from workflow.errors import WorkflowInvalid
 from workflow.model import JobSpec
@@ -74,6 +77,7 @@ class BuildActor(ConveyorActor):
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
         self._delivery: Delivery | None = None  # until acked
+        self.timings = BuildTimings()  # metrics only: queue time, dependency release
         self.state = "claiming"
 
     # -- messages --------------------------------------------------------------------
@@ -158,6 +162,7 @@ class BuildActor(ConveyorActor):
                 self.resuming.add(job.key)  # started again under the same name: adoption
             elif row.status == JobStatus.RUNNING:
                 self.counters["jobs_retried"] += 1
+                metrics.job_finished(JobStatus.FAILED.value)  # metrics: the lost attempt
                 store.update_job(row.id, status=JobStatus.FAILED, reason=(
                     f"its executor was lost (build taken over by {self.services.owner}); "
                     f"retried as attempt {row.attempt + 1}"), finished=True)
@@ -172,6 +177,7 @@ class BuildActor(ConveyorActor):
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, StartJob):
+                self.timings.job_ready(action.key)  # metrics
                 if self.slots.request(self.actor_ref, self.key, action.key):
                     self._spawn(action.key)
                 else:
@@ -180,11 +186,13 @@ class BuildActor(ConveyorActor):
                                  f"waiting for a free job slot ({self.slots.limit} in use)")
             elif isinstance(action, FinishUnstarted):
                 self._update(action.key, action.status, action.reason, finished=True)
+                metrics.job_finished(action.status.value)  # metrics: never got a JobActor
             elif isinstance(action, CancelRunning):
                 if action.key in self.waiting_slot:
                     self.waiting_slot.discard(action.key)
                     self.slots.release(self.key, action.key)
                     self._update(action.key, JobStatus.CANCELLED, action.reason, finished=True)
+                    metrics.job_finished(JobStatus.CANCELLED.value)  # metrics: never started
                     self._apply(self._scheduler().job_finished(
                         action.key, Outcome(JobStatus.CANCELLED, action.reason)))
                 elif action.key in self.jobs:
@@ -206,6 +214,7 @@ class BuildActor(ConveyorActor):
         )
         self.jobs[key] = ref
         self.counters["jobs_started"] += 1
+        self.timings.job_started(key, job.needs)  # metrics
         resume = key in self.resuming
         self.resuming.discard(key)
         ref.tell(StartJobMessage(scheduler.needs_context(job), resume=resume))
@@ -218,6 +227,7 @@ class BuildActor(ConveyorActor):
         continue_on_error = status == JobStatus.FAILED and _continues(job, scheduler)
         outcome = Outcome(status, message.reason, message.outputs, continue_on_error)
         self.counters[f"jobs_{status.value.lower()}"] += 1
+        self.timings.job_finished(message.key)  # metrics: dependents' release latency
         self._apply(scheduler.job_finished(message.key, outcome))
         self._maybe_finish()
 
@@ -230,6 +240,7 @@ class BuildActor(ConveyorActor):
 
     def _finish_build(self, status: BuildStatus, reason: str) -> None:
         store.finish_build(self.build_id, status, reason)
+        metrics.build_finished(status.value, time.monotonic() - self.started_at)  # metrics
         self.services.feed.publish(self.build_id)
         self._stop_with(status, reason)
 
@@ -264,6 +275,8 @@ class BuildActor(ConveyorActor):
             tell_safely(ref, CancelJob(reason))
         try:
             store.finish_build(self.build_id, BuildStatus.ERROR, reason)
+            metrics.build_finished(BuildStatus.ERROR.value,  # metrics
+                                   time.monotonic() - self.started_at)
             self.services.feed.publish(self.build_id)
         except store.StoreError:
             log.exception("could not record the failure of build %s", self.build_id)

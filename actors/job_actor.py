@@ -8,6 +8,7 @@ without waiting on the database) and ``JobPersisted`` once status and logs are s
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -31,6 +32,7 @@ from actors.messages import (
     StopJob,
 )
 from actors.services import Services
+from observability import metrics
 from workflow.expressions import ExpressionError, interpolate
 from workflow.markers import JobOutput, StepFinished, StepStarted, new_nonce
 from workflow.model import JobSpec, Plan
@@ -82,6 +84,7 @@ class JobActor(ConveyorActor):
         self.result: JobFinished | None = None
         self.cancel_reason: str | None = None
         self.state = "created"
+        self.running_since: float | None = None  # metrics only: job duration
 
     # -- messages --------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
@@ -117,6 +120,7 @@ class JobActor(ConveyorActor):
             self._finish(JobStatus.FAILED, f"could not prepare the job: {exc}")
             return
         store.update_job(self.job_row_id, status=JobStatus.RUNNING, reason="", started=True)
+        self.running_since = time.monotonic()  # metrics
         self.services.feed.publish(self.build_id)
         self.state = "launching"
         run = RunJob(
@@ -199,6 +203,7 @@ class JobActor(ConveyorActor):
         self.exit_code = exit_code
         self.finished_at = store.utcnow()
         self.result = JobFinished(self.job.key, status.value, reason, dict(self.outputs))
+        metrics.job_finished(status.value, self._ran_for())  # metrics
         self.state = f"{status.value}: flushing logs"
         tell_safely(self.parent, self.result)
         try:
@@ -233,11 +238,16 @@ class JobActor(ConveyorActor):
         tell_safely(self.services.backend, StopJob(self.handle, reason))
         if self.result is None:
             tell_safely(self.parent, JobFinished(self.job.key, JobStatus.FAILED.value, reason))
+            metrics.job_finished(JobStatus.FAILED.value, self._ran_for())  # metrics
         try:
             store.update_job(self.job_row_id, status=JobStatus.FAILED, reason=reason, finished=True)
         except store.StoreError:
             log.exception("could not record the failure of %s", self.key)
         tell_safely(self.parent, JobPersisted(self.job.key))
+
+    def _ran_for(self) -> float | None:
+        """Seconds since the job went RUNNING (None: it never ran). For metrics."""
+        return None if self.running_since is None else time.monotonic() - self.running_since
 
 
 def _default_step_reason(event: StepFinished) -> str:

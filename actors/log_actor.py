@@ -19,6 +19,7 @@ import store
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.logbatch import Chunk, LineGate, LogBatcher
 from actors.messages import AppendLines, FlushJob, LogsFlushed, Tick
+from observability import metrics
 from store.changes import ChangeFeed
 from store.records import LogChunkInit
 
@@ -84,6 +85,7 @@ class LogActor(ConveyorActor):
             self.batcher.start_job(message.build_id, message.job_row_id, stored)
         self.batcher.add(message.job_row_id, message.lines, time.monotonic())
         self.counters["lines_received"] += len(message.lines)
+        metrics.log_lines_ingested(len(message.lines))  # metrics
         if self.batcher.pending >= self.batcher.max_lines:
             self._flush()
 
@@ -99,6 +101,7 @@ class LogActor(ConveyorActor):
             # Keep the lines and try again on the next tick: logs must not vanish.
             self._unwritten = chunks
             self.counters["flush_errors"] += 1
+            metrics.log_flush_failed()  # metrics
             self.state = f"retrying: {exc}"
             log.warning("log flush failed, will retry: %s", exc)
             return
@@ -106,6 +109,7 @@ class LogActor(ConveyorActor):
         self.state = "running"
         written = sum(len(c.lines) for c in chunks)
         self.counters["lines_written"] += written
+        metrics.log_lines_written(written)  # metrics
         self.counters["chunks_written"] += len(chunks)
         self.gate.release(written)
         for build_id in {c.build_id for c in chunks}:

@@ -37,6 +37,7 @@ from actors.services import Services
 from actors.slots import JobSlots
 from broker.base import BrokerError, BuildQueue
 from conveyor.v1 import executor_pb2
+from observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ class Supervisor(ConveyorActor):
         child.restarts.append(now)
         child.restart_at = now + backoff
         self.counters[f"restarts_{message.name}"] += 1
+        metrics.actor_restarted(message.name)  # metrics
         log.warning("service actor %s crashed (%s); restarting in %.1fs",
                     message.name, message.error, backoff)
 
@@ -256,6 +258,7 @@ class Supervisor(ConveyorActor):
                         log.warning("taking over build %s (lease of %s expired)",
                                     build.id, build.owner)
                         self.counters["takeovers"] += 1
+                        metrics.build_taken_over()  # metrics
                         self._run_build(build.id, None)
             for build in store.unpublished_builds(self.config.republish_after_s):
                 body = executor_pb2.BuildJob(build_id=build.id, attempt=build.attempt)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 
+from observability.logs import LogFormatError, configure_logging
 from runtime import Config, ConfigError, serve
 
 
@@ -20,9 +21,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--executor-addr", help="CONVEYOR_EXECUTOR_ADDR (pipeline role)")
     p.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=["text", "json"],
+                   help="CONVEYOR_LOG_FORMAT: text (default) or json, one object per line")
     args = p.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        configure_logging(args.log_level,
+                          args.log_format or os.environ.get("CONVEYOR_LOG_FORMAT") or "text")
+    except LogFormatError as exc:
+        print(f"conveyor serve: {exc}", file=sys.stderr)
+        return 2
     try:
         config = Config.from_env(role=args.role, listen=args.listen,
                                  database_url=args.database_url, queue_url=args.queue_url,
