@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,7 +42,10 @@ from conveyor.v1 import executor_pb2_grpc
 from observability import metrics
 from observability.probes import RuntimeProbes
 from observability.server import ObservabilityServer
+from rpc import tokens
 from rpc.admin_service import AdminServicer
+from rpc.auth import Authenticator
+from rpc.client import BearerToken
 from rpc.executor_service import ExecutorServicer
 from rpc.pipeline_service import PipelineServicer
 from rpc.server import build_server, stop_server
@@ -83,6 +87,11 @@ class Config:
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
     migrate_on_start: bool | None = None  # None: only for SQLite (embedded mode)
+    # What the pipeline service sends ExecutorService: required when the roles run in
+    # separate processes; role `all` makes up its own when unset.
+    internal_token: str = field(default="", repr=False)
+    max_queued_per_pipeline: int = 100
+    max_streams_per_user: int = 8
     metrics_listen: str = ""  # /metrics, /healthz, /readyz; "" or "off": none (serve: :9090)
 
     @classmethod
@@ -100,6 +109,7 @@ class Config:
             "queue_name": "CONVEYOR_QUEUE_NAME",
             "queue_prefix": "CONVEYOR_QUEUE_PREFIX",
             "metrics_listen": "CONVEYOR_METRICS_LISTEN",
+            "internal_token": "CONVEYOR_INTERNAL_TOKEN",
         }
         for name, var in text.items():
             if env.get(var):
@@ -114,6 +124,8 @@ class Config:
             ("lease_s", "CONVEYOR_LEASE_S", float),
             ("reconcile_s", "CONVEYOR_RECONCILE_S", float),
             ("drain_s", "CONVEYOR_DRAIN_S", float),
+            ("max_queued_per_pipeline", "CONVEYOR_MAX_QUEUED_PER_PIPELINE", int),
+            ("max_streams_per_user", "CONVEYOR_MAX_STREAMS_PER_USER", int),
         )
         for name, var, kind in numbers:
             if env.get(var):
@@ -132,6 +144,11 @@ class Config:
             raise ConfigError(f"CONVEYOR_BACKEND must be local or kubernetes, got {self.backend!r}")
         if self.role == "pipeline" and not self.executor_addr:
             raise ConfigError("the pipeline role needs CONVEYOR_EXECUTOR_ADDR (host:port)")
+        if self.role != "all" and not self.internal_token:
+            raise ConfigError(
+                f"role {self.role} needs CONVEYOR_INTERNAL_TOKEN: the same secret in the "
+                "pipeline and executor processes (it authenticates ExecutorService calls)"
+            )
         if self.role != "all" and self.queue_url.startswith("memory:"):
             raise ConfigError(
                 f"role {self.role} runs in its own process and cannot share the in-memory "
@@ -189,6 +206,8 @@ class Runtime:
         self.server: grpc.Server | None = None
         self.channel: grpc.Channel | None = None
         self.port = 0
+        # Role `all` calls its own ExecutorService: a secret nobody else ever sees.
+        self.internal_token = config.internal_token or tokens.new_token()
         self.observability: ObservabilityServer | None = None
         self._stops: list[tuple[str, Callable[[], None]]] = []
 
@@ -210,16 +229,24 @@ class Runtime:
         if cfg.runs_executor:
             self._start_executor(self.queue)
         late = _LateStub()
-        pipeline = PipelineServicer(late, self.queue, self.feed) if cfg.runs_pipeline else None  # type: ignore[arg-type]
-        executor = ExecutorServicer(store) if cfg.runs_executor else None
+        pipeline = PipelineServicer(
+            late, self.queue, self.feed,  # type: ignore[arg-type]
+            max_queued_per_pipeline=cfg.max_queued_per_pipeline,
+            max_streams_per_user=cfg.max_streams_per_user,
+        ) if cfg.runs_pipeline else None
+        executor = ExecutorServicer(
+            store, max_queued_per_pipeline=cfg.max_queued_per_pipeline
+        ) if cfg.runs_executor else None
         admin = AdminServicer(self.describe_actors, self.runtime_info)
         self.server, self.port = build_server(
-            address=cfg.listen, pipeline=pipeline, executor=executor, admin=admin
+            address=cfg.listen, pipeline=pipeline, executor=executor, admin=admin,
+            auth=Authenticator(store, self.internal_token),
         )
         self.server.start()
         self._stops.append(("grpc server", lambda: stop_server(self.server, grace=2.0)))
         if pipeline is not None:
-            self.channel = executor_channel(cfg.executor_addr or self.address)
+            self.channel = executor_channel(cfg.executor_addr or self.address,
+                                            self.internal_token)
             self._stops.append(("executor channel", self.channel.close))
             late.stub = executor_pb2_grpc.ExecutorServiceStub(self.channel)
         self._start_observability()
@@ -280,6 +307,14 @@ class Runtime:
                 log.error("supervisor did not stop in time")
         pykka.ActorRegistry.stop_all(block=True, timeout=10)
 
+    def issue_local_token(self, user: str = "local", ttl_s: float = 24 * 3600) -> str:
+        """A fresh token of the instance admin ``user`` (created if missing), for
+        in-process clients of an embedded runtime (`conveyor run`, tests)."""
+        secret = tokens.new_token()
+        store.bootstrap_admin(user, tokens.token_hash(secret), token_name="embedded",
+                              force=True, expires_at=store.utcnow() + timedelta(seconds=ttl_s))
+        return secret
+
     # -- stop ------------------------------------------------------------------------
     def drain(self, timeout: float) -> bool:
         """Graceful first step: take no new builds, wait for running ones to finish."""
@@ -332,17 +367,21 @@ class Runtime:
         )
 
 
-def executor_channel(addresses: str) -> grpc.Channel:
-    """A channel to one or more executors (``host:port[,host:port…]``), round robin.
+def executor_channel(addresses: str, internal_token: str) -> grpc.Channel:
+    """A channel to one or more executors (``host:port[,host:port…]``), round robin,
+    that sends the internal token (ExecutorService refuses calls without it).
 
-    With several addresses a failed executor is skipped; in Kubernetes one Service name
-    does the same.
+    With several addresses a failed executor is skipped. In Kubernetes one name of a
+    headless Service (``dns:///conveyor-executor:50051``) resolves to every executor
+    pod; round robin spreads calls over all of them (gRPC's default would pin one).
     """
     parts = [a.strip() for a in addresses.split(",") if a.strip()]
+    options = [("grpc.lb_policy_name", "round_robin")]
     if len(parts) == 1:
-        return grpc.insecure_channel(parts[0])
-    target = "ipv4:" + ",".join(parts)
-    return grpc.insecure_channel(target, options=[("grpc.lb_policy_name", "round_robin")])
+        channel = grpc.insecure_channel(parts[0], options=options)
+    else:
+        channel = grpc.insecure_channel("ipv4:" + ",".join(parts), options=options)
+    return grpc.intercept_channel(channel, BearerToken(internal_token))
 
 
 def _redact(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 USAGE = """conveyor <command> [options]
@@ -12,9 +13,40 @@ commands:
   serve           run a server (--role all|pipeline|executor)
   console         the operator console: live actors, builds, queue
   db migrate      apply database migrations
+  admin bootstrap create the first instance admin and print its token
+
+client commands (CONVEYOR_ADDR, CONVEYOR_TOKEN; --addr, --token, --json):
+  pipeline create|update|list|show|archive
+  trigger PIPELINE [--ref] [--sha] [--input k=v]... [--follow]
+  builds          list builds (--pipeline, --status, --user)
+  status BUILD    a build and its jobs
+  logs BUILD      its log lines (--job, --follow)
+  cancel BUILD    stop a build
+  retry BUILD     re-run its failed jobs and their dependents
+  member add|remove|list
+  token create|list|revoke
+  user create     (instance admins)
+  whoami
 
 Run `conveyor <command> --help` for a command's options.
 """
+
+
+# command -> (module, function); imported on use so `conveyor run` stays quick to start.
+_CLIENT_COMMANDS = {
+    "pipeline": ("cli.pipeline_cmd", "pipeline_main"),
+    "member": ("cli.pipeline_cmd", "member_main"),
+    "trigger": ("cli.build_cmd", "trigger_main"),
+    "builds": ("cli.build_cmd", "builds_main"),
+    "status": ("cli.build_cmd", "status_main"),
+    "logs": ("cli.build_cmd", "logs_main"),
+    "cancel": ("cli.build_cmd", "cancel_main"),
+    "retry": ("cli.build_cmd", "retry_main"),
+    "token": ("cli.identity_cmd", "token_main"),
+    "user": ("cli.identity_cmd", "user_main"),
+    "whoami": ("cli.identity_cmd", "whoami_main"),
+    "admin": ("cli.identity_cmd", "admin_main"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         from cli.serve import db_main
 
         return db_main(rest)
+    client_command = _CLIENT_COMMANDS.get(command)
+    if client_command is not None:
+        module, function = client_command
+        return int(getattr(importlib.import_module(module), function)(rest))
     print(f"conveyor: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -102,7 +102,8 @@ def _pipeline_name(path: Path) -> str:
 def _run(runtime: Runtime, path: Path, text: str, inputs: dict[str, str],
          args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
-    with connect(runtime.address) as client:
+    # The embedded runtime's own admin: nobody has to think about tokens here.
+    with connect(runtime.address, runtime.issue_local_token()) as client:
         name = _pipeline_name(path)
         try:
             client.pipelines.CreatePipeline(

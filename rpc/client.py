@@ -8,12 +8,12 @@ from typing import Any
 
 import grpc
 
-from conveyor.v1 import admin_pb2_grpc, executor_pb2_grpc, pipeline_pb2_grpc
+from conveyor.v1 import admin_pb2_grpc, executor_pb2_grpc, identity_pb2_grpc, pipeline_pb2_grpc
 
 MAX_RECEIVE_BYTES = 16 * 1024 * 1024  # matches the server's send limit
 
 
-class _BearerToken(
+class BearerToken(
     grpc.UnaryUnaryClientInterceptor,  # type: ignore[misc]
     grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
 ):
@@ -38,11 +38,13 @@ class _BearerToken(
 
 
 class Client:
-    """Stubs ``pipelines``, ``executor``, ``admin`` on one channel; close() when done."""
+    """Stubs ``pipelines``, ``identity``, ``executor``, ``admin`` on one channel; close()
+    when done."""
 
     def __init__(self, channel: grpc.Channel) -> None:
         self.channel = channel
         self.pipelines = pipeline_pb2_grpc.PipelineServiceStub(channel)
+        self.identity = identity_pb2_grpc.IdentityServiceStub(channel)
         self.executor = executor_pb2_grpc.ExecutorServiceStub(channel)
         self.admin = admin_pb2_grpc.AdminServiceStub(channel)
 
@@ -67,6 +69,6 @@ def connect(address: str, token: str | None = None) -> Client:
         address, options=[("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)]
     )
     if token:
-        channel = grpc.intercept_channel(channel, _BearerToken(token))  # close() passes through
+        channel = grpc.intercept_channel(channel, BearerToken(token))  # close() passes through
     return Client(channel)
 

@@ -11,8 +11,9 @@ from rpc.ports import StoreApi
 class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     """Thin: protobuf → store → protobuf. Errors are mapped by ``rpc.interceptor``."""
 
-    def __init__(self, store_api: StoreApi) -> None:
+    def __init__(self, store_api: StoreApi, *, max_queued_per_pipeline: int | None = None) -> None:
         self._store = store_api
+        self._max_queued = max_queued_per_pipeline
 
     def CreateBuild(
         self, request: executor_pb2.CreateBuildRequest, context: object
@@ -31,6 +32,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             request_id=request.request_id or None,
             triggered_by=request.triggered_by,
             workflow_yaml=pipeline.workflow_yaml,
+            max_queued=self._max_queued,
         )
         return executor_pb2.CreateBuildResponse(
             build=build_message(self._store, record),

@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 
 from broker.base import BrokerError
 from rpc import errors
-from store.errors import Conflict, NotFound, StoreUnavailable
+from store.errors import Conflict, InvalidState, LimitReached, NotFound, StoreUnavailable
 from workflow.errors import WorkflowInvalid
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ _SIMPLE: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (InvalidState, grpc.StatusCode.FAILED_PRECONDITION),
+    (LimitReached, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),

@@ -14,11 +14,15 @@ from conveyor.v1 import (
     admin_pb2_grpc,
     executor_pb2,
     executor_pb2_grpc,
+    identity_pb2,
+    identity_pb2_grpc,
     pipeline_pb2,
     pipeline_pb2_grpc,
 )
 from rpc.admin_service import AdminServicer
+from rpc.auth import Authenticator, AuthInterceptor
 from rpc.executor_service import ExecutorServicer
+from rpc.identity_service import IdentityServicer
 from rpc.interceptor import ErrorInterceptor
 from rpc.pipeline_service import PipelineServicer
 
@@ -28,6 +32,7 @@ MAX_SEND_BYTES = 16 * 1024 * 1024  # a build with many jobs and steps is still o
 PIPELINE_SERVICE = pipeline_pb2.DESCRIPTOR.services_by_name["PipelineService"].full_name
 EXECUTOR_SERVICE = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+IDENTITY_SERVICE = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 # Health servicers of the servers built here, so stop_server() can flip them.
@@ -42,18 +47,22 @@ def build_server(
     pipeline: PipelineServicer | None,
     executor: ExecutorServicer | None,
     admin: AdminServicer | None,
+    auth: Authenticator,
     max_workers: int = 32,
 ) -> tuple[grpc.Server, int]:
     """A server bound to ``address`` (call ``start()``), and the port it got.
 
     ``address`` is ``host:port``; port 0 picks a free one. Each given servicer is
-    registered, with health (SERVING per service and overall) and reflection. Every
+    registered, with health (SERVING per service and overall) and reflection; with the
+    pipeline service comes IdentityService. Every call is authenticated by ``auth``
+    (``rpc.auth``: health and reflection stay open). Every
     stream holds a worker thread, so calls beyond ``max_workers`` are refused with
     RESOURCE_EXHAUSTED instead of queueing behind never-ending follows.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc-server"),
-        interceptors=[ErrorInterceptor()],
+        # The first is the outermost: refusals raised by auth become statuses too.
+        interceptors=[ErrorInterceptor(), AuthInterceptor(auth)],
         options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
@@ -65,7 +74,8 @@ def build_server(
     names: list[str] = []
     if pipeline is not None:
         pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(pipeline, server)
-        names.append(PIPELINE_SERVICE)
+        identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(), server)
+        names.extend([PIPELINE_SERVICE, IDENTITY_SERVICE])
     if executor is not None:
         executor_pb2_grpc.add_ExecutorServiceServicer_to_server(executor, server)
         names.append(EXECUTOR_SERVICE)

@@ -11,8 +11,8 @@ from peewee import fn
 
 from store.convert import build_record, dump_json
 from store.db import backend, store_call, transaction, utcnow
-from store.errors import Conflict, NotFound
-from store.models import Build, BuildSnapshot, Pipeline
+from store.errors import Conflict, LimitReached, NotFound
+from store.models import Build, BuildSnapshot, Pipeline, PipelineMember
 from store.records import BuildRecord
 from workflow.states import BuildStatus, build_can_move
 
@@ -47,11 +47,13 @@ def create_build(
     request_id: str | None = None,
     triggered_by: str = "",
     workflow_yaml: str,
+    max_queued: int | None = None,
 ) -> tuple[BuildRecord, bool]:
     """Insert a QUEUED build with the next number of its pipeline and its snapshot.
 
     With a ``request_id`` already used on this pipeline, returns that build and False
-    (a client retry); otherwise the new build and True.
+    (a client retry); otherwise the new build and True. With ``max_queued``, a pipeline
+    that already has that many QUEUED builds gets `LimitReached` instead.
     """
     inputs_json = dump_json(dict(inputs or {}), "build inputs")
     if request_id is not None and not request_id:
@@ -77,6 +79,8 @@ def create_build(
                     )
                     if existing is not None:
                         return record_of(existing), False
+                if max_queued is not None:
+                    check_queued(pipeline_id, str(pipe.name), max_queued)
                 last = (
                     Build.select(fn.MAX(Build.number)).where(Build.pipeline == pipeline_id).scalar()
                 )
@@ -100,6 +104,20 @@ def create_build(
     )
 
 
+def check_queued(pipeline_id: int, pipeline_name: str, max_queued: int) -> None:
+    """`LimitReached` when the pipeline has ``max_queued`` QUEUED builds (in a transaction)."""
+    queued = (
+        Build.select()
+        .where((Build.pipeline == pipeline_id) & (Build.status == BuildStatus.QUEUED.value))
+        .count()
+    )
+    if queued >= max_queued:
+        raise LimitReached(
+            f"pipeline {pipeline_name!r} has {queued} builds waiting to start, the limit is "
+            f"{max_queued}: wait for some to start, or cancel some"
+        )
+
+
 @store_call
 def get_build(build_id: int) -> BuildRecord:
     """A build by id; `NotFound` when there is none."""
@@ -114,11 +132,19 @@ def list_builds(
     triggered_by: str | None = None,
     limit: int = 50,
     before_id: int | None = None,
+    member_id: int | None = None,
 ) -> list[BuildRecord]:
-    """Builds newest first, filtered; page on with ``before_id`` = the last id seen."""
+    """Builds newest first, filtered; page on with ``before_id`` = the last id seen.
+
+    ``member_id``: only builds of pipelines that user is a member of.
+    """
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     query = builds_query()
+    if member_id is not None:
+        query = query.join(
+            PipelineMember, on=(PipelineMember.pipeline == Pipeline.id)
+        ).where(PipelineMember.user == member_id)
     if pipeline_id is not None:
         query = query.where(Build.pipeline == pipeline_id)
     if status is not None:

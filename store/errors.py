@@ -17,3 +17,11 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     """The change contradicts what is stored (a duplicate name, an illegal state move)."""
+
+
+class InvalidState(StoreError):
+    """The row is not in a state that allows the change (retrying a running build)."""
+
+
+class LimitReached(StoreError):
+    """A bound on stored work was reached (too many queued builds in one pipeline)."""

@@ -52,6 +52,7 @@ class User(BaseModel):
 class ApiToken(BaseModel):
     id = pw.AutoField()
     user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    user_id: int
     name = pw.CharField(max_length=200)
     token_hash = pw.CharField(max_length=128, unique=True)
     created_at = UtcDateTimeField(default=utcnow)
@@ -80,6 +81,7 @@ class PipelineMember(BaseModel):
     id = pw.AutoField()
     pipeline = pw.ForeignKeyField(Pipeline, backref="members", on_delete="CASCADE")
     user = pw.ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+    user_id: int
     role = pw.CharField(
         max_length=16, constraints=[pw.Check("role IN ('viewer', 'developer', 'admin')")]
     )

@@ -7,7 +7,7 @@ import peewee
 from store.convert import pipeline_record
 from store.db import store_call, transaction, utcnow
 from store.errors import Conflict, NotFound
-from store.models import Pipeline, User
+from store.models import Pipeline, PipelineMember, User
 from store.records import PipelineRecord
 
 
@@ -19,12 +19,19 @@ def _check_name(name: str) -> None:
 
 
 @store_call
-def create_pipeline(name: str, workflow_yaml: str, description: str = "") -> PipelineRecord:
-    """Create a pipeline; `Conflict` when the name is taken."""
+def create_pipeline(
+    name: str, workflow_yaml: str, description: str = "", *, admin_id: int | None = None
+) -> PipelineRecord:
+    """Create a pipeline; `Conflict` when the name is taken.
+
+    ``admin_id`` (its creator) becomes the pipeline's admin in the same transaction.
+    """
     _check_name(name)
     try:
         with transaction():
             row = Pipeline.create(name=name, workflow_yaml=workflow_yaml, description=description)
+            if admin_id is not None:
+                PipelineMember.create(pipeline=row.id, user=admin_id, role="admin")
     except peewee.IntegrityError:
         raise Conflict(f"a pipeline named {name!r} already exists") from None
     return pipeline_record(row)
@@ -64,12 +71,37 @@ def get_pipeline(name_or_id: str | int) -> PipelineRecord:
 
 
 @store_call
-def list_pipelines(limit: int = 100, after_id: int = 0) -> list[PipelineRecord]:
-    """Pipelines ordered by id, ``limit`` of them after ``after_id`` (keyset pagination)."""
+def list_pipelines(
+    limit: int = 100,
+    after_id: int = 0,
+    *,
+    member_id: int | None = None,
+    include_archived: bool = True,
+) -> list[PipelineRecord]:
+    """Pipelines ordered by id, ``limit`` of them after ``after_id`` (keyset pagination).
+
+    ``member_id``: only pipelines that user is a member of.
+    """
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    rows = Pipeline.select().where(Pipeline.id > after_id).order_by(Pipeline.id).limit(limit)
+    query = Pipeline.select().where(Pipeline.id > after_id)
+    if member_id is not None:
+        query = query.join(PipelineMember).where(PipelineMember.user == member_id)
+    if not include_archived:
+        query = query.where(Pipeline.archived == False)  # noqa: E712
+    rows = query.order_by(Pipeline.id).limit(limit)
     return [pipeline_record(row) for row in rows]
+
+
+@store_call
+def archive_pipeline(name: str) -> PipelineRecord:
+    """Archive a pipeline: it takes no new builds; its builds and logs stay readable."""
+    with transaction():
+        # Idempotent: archiving an archived pipeline changes nothing.
+        Pipeline.update(archived=True, updated_at=utcnow()).where(
+            (Pipeline.name == name) & (Pipeline.archived == False)  # noqa: E712
+        ).execute()
+        return pipeline_record(_pipeline_row(name))
 
 
 @store_call

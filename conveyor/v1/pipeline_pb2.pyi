@@ -1,11 +1,31 @@
 from conveyor.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_VIEWER: _ClassVar[Role]
+    ROLE_DEVELOPER: _ClassVar[Role]
+    ROLE_ADMIN: _ClassVar[Role]
+ROLE_UNSPECIFIED: Role
+ROLE_VIEWER: Role
+ROLE_DEVELOPER: Role
+ROLE_ADMIN: Role
+
+class Member(_message.Message):
+    __slots__ = ("user", "role")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    role: Role
+    def __init__(self, user: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
 
 class CreatePipelineRequest(_message.Message):
     __slots__ = ("name", "workflow_yaml", "description")
@@ -52,12 +72,14 @@ class GetPipelineResponse(_message.Message):
     def __init__(self, pipeline: _Optional[_Union[_common_pb2.Pipeline, _Mapping]] = ...) -> None: ...
 
 class ListPipelinesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "show_archived")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SHOW_ARCHIVED_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    show_archived: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., show_archived: _Optional[bool] = ...) -> None: ...
 
 class ListPipelinesResponse(_message.Message):
     __slots__ = ("pipelines", "next_page_token")
@@ -66,6 +88,58 @@ class ListPipelinesResponse(_message.Message):
     pipelines: _containers.RepeatedCompositeFieldContainer[_common_pb2.Pipeline]
     next_page_token: str
     def __init__(self, pipelines: _Optional[_Iterable[_Union[_common_pb2.Pipeline, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ArchivePipelineRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ArchivePipelineResponse(_message.Message):
+    __slots__ = ("pipeline",)
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    pipeline: _common_pb2.Pipeline
+    def __init__(self, pipeline: _Optional[_Union[_common_pb2.Pipeline, _Mapping]] = ...) -> None: ...
+
+class AddMemberRequest(_message.Message):
+    __slots__ = ("pipeline", "user", "role")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
+    user: str
+    role: Role
+    def __init__(self, pipeline: _Optional[str] = ..., user: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
+
+class AddMemberResponse(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: Member
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ...) -> None: ...
+
+class RemoveMemberRequest(_message.Message):
+    __slots__ = ("pipeline", "user")
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
+    user: str
+    def __init__(self, pipeline: _Optional[str] = ..., user: _Optional[str] = ...) -> None: ...
+
+class RemoveMemberResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListMembersRequest(_message.Message):
+    __slots__ = ("pipeline",)
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    pipeline: str
+    def __init__(self, pipeline: _Optional[str] = ...) -> None: ...
+
+class ListMembersResponse(_message.Message):
+    __slots__ = ("members",)
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[Member]
+    def __init__(self, members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ...) -> None: ...
 
 class ValidateWorkflowRequest(_message.Message):
     __slots__ = ("workflow_yaml",)
@@ -123,16 +197,18 @@ class GetBuildResponse(_message.Message):
     def __init__(self, build: _Optional[_Union[_common_pb2.Build, _Mapping]] = ...) -> None: ...
 
 class ListBuildsRequest(_message.Message):
-    __slots__ = ("pipeline", "status", "page_size", "page_token")
+    __slots__ = ("pipeline", "status", "page_size", "page_token", "triggered_by")
     PIPELINE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERED_BY_FIELD_NUMBER: _ClassVar[int]
     pipeline: str
     status: _common_pb2.BuildStatus
     page_size: int
     page_token: str
-    def __init__(self, pipeline: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.BuildStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    triggered_by: str
+    def __init__(self, pipeline: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.BuildStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., triggered_by: _Optional[str] = ...) -> None: ...
 
 class ListBuildsResponse(_message.Message):
     __slots__ = ("builds", "next_page_token")
@@ -149,6 +225,18 @@ class CancelBuildRequest(_message.Message):
     def __init__(self, build_id: _Optional[int] = ...) -> None: ...
 
 class CancelBuildResponse(_message.Message):
+    __slots__ = ("build",)
+    BUILD_FIELD_NUMBER: _ClassVar[int]
+    build: _common_pb2.Build
+    def __init__(self, build: _Optional[_Union[_common_pb2.Build, _Mapping]] = ...) -> None: ...
+
+class RetryBuildRequest(_message.Message):
+    __slots__ = ("build_id",)
+    BUILD_ID_FIELD_NUMBER: _ClassVar[int]
+    build_id: int
+    def __init__(self, build_id: _Optional[int] = ...) -> None: ...
+
+class RetryBuildResponse(_message.Message):
     __slots__ = ("build",)
     BUILD_FIELD_NUMBER: _ClassVar[int]
     build: _common_pb2.Build

@@ -26,7 +26,13 @@ if _version_not_supported:
 
 
 class PipelineServiceStub:
-    """The user-facing API: pipelines, builds, logs.
+    """The user-facing API: pipelines, members, builds, logs.
+
+    Every call needs `authorization: Bearer <token>` metadata. Pipeline members have a
+    role: viewer (read the pipeline, its builds and logs), developer (also trigger,
+    cancel, retry), admin (also update, archive, manage members); instance admins may
+    do everything. A pipeline the caller may not see is NOT_FOUND, like one that does
+    not exist.
     """
 
     def __init__(self, channel):
@@ -55,6 +61,26 @@ class PipelineServiceStub:
                 request_serializer=conveyor_dot_v1_dot_pipeline__pb2.ListPipelinesRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_pipeline__pb2.ListPipelinesResponse.FromString,
                 _registered_method=True)
+        self.ArchivePipeline = channel.unary_unary(
+                '/conveyor.v1.PipelineService/ArchivePipeline',
+                request_serializer=conveyor_dot_v1_dot_pipeline__pb2.ArchivePipelineRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_pipeline__pb2.ArchivePipelineResponse.FromString,
+                _registered_method=True)
+        self.AddMember = channel.unary_unary(
+                '/conveyor.v1.PipelineService/AddMember',
+                request_serializer=conveyor_dot_v1_dot_pipeline__pb2.AddMemberRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_pipeline__pb2.AddMemberResponse.FromString,
+                _registered_method=True)
+        self.RemoveMember = channel.unary_unary(
+                '/conveyor.v1.PipelineService/RemoveMember',
+                request_serializer=conveyor_dot_v1_dot_pipeline__pb2.RemoveMemberRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_pipeline__pb2.RemoveMemberResponse.FromString,
+                _registered_method=True)
+        self.ListMembers = channel.unary_unary(
+                '/conveyor.v1.PipelineService/ListMembers',
+                request_serializer=conveyor_dot_v1_dot_pipeline__pb2.ListMembersRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_pipeline__pb2.ListMembersResponse.FromString,
+                _registered_method=True)
         self.ValidateWorkflow = channel.unary_unary(
                 '/conveyor.v1.PipelineService/ValidateWorkflow',
                 request_serializer=conveyor_dot_v1_dot_pipeline__pb2.ValidateWorkflowRequest.SerializeToString,
@@ -80,6 +106,11 @@ class PipelineServiceStub:
                 request_serializer=conveyor_dot_v1_dot_pipeline__pb2.CancelBuildRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_pipeline__pb2.CancelBuildResponse.FromString,
                 _registered_method=True)
+        self.RetryBuild = channel.unary_unary(
+                '/conveyor.v1.PipelineService/RetryBuild',
+                request_serializer=conveyor_dot_v1_dot_pipeline__pb2.RetryBuildRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_pipeline__pb2.RetryBuildResponse.FromString,
+                _registered_method=True)
         self.StreamBuildLogs = channel.unary_stream(
                 '/conveyor.v1.PipelineService/StreamBuildLogs',
                 request_serializer=conveyor_dot_v1_dot_pipeline__pb2.StreamBuildLogsRequest.SerializeToString,
@@ -93,17 +124,25 @@ class PipelineServiceStub:
 
 
 class PipelineServiceServicer:
-    """The user-facing API: pipelines, builds, logs.
+    """The user-facing API: pipelines, members, builds, logs.
+
+    Every call needs `authorization: Bearer <token>` metadata. Pipeline members have a
+    role: viewer (read the pipeline, its builds and logs), developer (also trigger,
+    cancel, retry), admin (also update, archive, manage members); instance admins may
+    do everything. A pipeline the caller may not see is NOT_FOUND, like one that does
+    not exist.
     """
 
     def CreatePipeline(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Any user; the creator becomes the pipeline's admin.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdatePipeline(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Pipeline admin. Running builds keep the workflow they started with.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -115,6 +154,35 @@ class PipelineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPipelines(self, request, context):
+        """Only the pipelines the caller can see.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchivePipeline(self, request, context):
+        """Pipeline admin. Archived pipelines take no new builds; their name, builds and logs
+        are kept (builds reference them), so this is an archive, not a delete.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddMember(self, request, context):
+        """Pipeline admin: add a member or change their role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMember(self, request, context):
+        """Pipeline admin. The last admin cannot be removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMembers(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,7 +195,8 @@ class PipelineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartPipelineBuild(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Developer.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -145,7 +214,17 @@ class PipelineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelBuild(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Developer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryBuild(self, request, context):
+        """Developer. Re-runs the failed and cancelled jobs of a finished build and every job
+        that depends on them, as a new attempt of the same build; the other jobs keep their
+        results and outputs. FAILED_PRECONDITION while the build runs.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -185,6 +264,26 @@ def add_PipelineServiceServicer_to_server(servicer, server):
                     request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.ListPipelinesRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_pipeline__pb2.ListPipelinesResponse.SerializeToString,
             ),
+            'ArchivePipeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchivePipeline,
+                    request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.ArchivePipelineRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_pipeline__pb2.ArchivePipelineResponse.SerializeToString,
+            ),
+            'AddMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMember,
+                    request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.AddMemberRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_pipeline__pb2.AddMemberResponse.SerializeToString,
+            ),
+            'RemoveMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMember,
+                    request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.RemoveMemberRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_pipeline__pb2.RemoveMemberResponse.SerializeToString,
+            ),
+            'ListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembers,
+                    request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.ListMembersRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_pipeline__pb2.ListMembersResponse.SerializeToString,
+            ),
             'ValidateWorkflow': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateWorkflow,
                     request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.ValidateWorkflowRequest.FromString,
@@ -210,6 +309,11 @@ def add_PipelineServiceServicer_to_server(servicer, server):
                     request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.CancelBuildRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_pipeline__pb2.CancelBuildResponse.SerializeToString,
             ),
+            'RetryBuild': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryBuild,
+                    request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.RetryBuildRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_pipeline__pb2.RetryBuildResponse.SerializeToString,
+            ),
             'StreamBuildLogs': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamBuildLogs,
                     request_deserializer=conveyor_dot_v1_dot_pipeline__pb2.StreamBuildLogsRequest.FromString,
@@ -229,7 +333,13 @@ def add_PipelineServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PipelineService:
-    """The user-facing API: pipelines, builds, logs.
+    """The user-facing API: pipelines, members, builds, logs.
+
+    Every call needs `authorization: Bearer <token>` metadata. Pipeline members have a
+    role: viewer (read the pipeline, its builds and logs), developer (also trigger,
+    cancel, retry), admin (also update, archive, manage members); instance admins may
+    do everything. A pipeline the caller may not see is NOT_FOUND, like one that does
+    not exist.
     """
 
     @staticmethod
@@ -330,6 +440,114 @@ class PipelineService:
             '/conveyor.v1.PipelineService/ListPipelines',
             conveyor_dot_v1_dot_pipeline__pb2.ListPipelinesRequest.SerializeToString,
             conveyor_dot_v1_dot_pipeline__pb2.ListPipelinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchivePipeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.PipelineService/ArchivePipeline',
+            conveyor_dot_v1_dot_pipeline__pb2.ArchivePipelineRequest.SerializeToString,
+            conveyor_dot_v1_dot_pipeline__pb2.ArchivePipelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.PipelineService/AddMember',
+            conveyor_dot_v1_dot_pipeline__pb2.AddMemberRequest.SerializeToString,
+            conveyor_dot_v1_dot_pipeline__pb2.AddMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.PipelineService/RemoveMember',
+            conveyor_dot_v1_dot_pipeline__pb2.RemoveMemberRequest.SerializeToString,
+            conveyor_dot_v1_dot_pipeline__pb2.RemoveMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.PipelineService/ListMembers',
+            conveyor_dot_v1_dot_pipeline__pb2.ListMembersRequest.SerializeToString,
+            conveyor_dot_v1_dot_pipeline__pb2.ListMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -465,6 +683,33 @@ class PipelineService:
             '/conveyor.v1.PipelineService/CancelBuild',
             conveyor_dot_v1_dot_pipeline__pb2.CancelBuildRequest.SerializeToString,
             conveyor_dot_v1_dot_pipeline__pb2.CancelBuildResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryBuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.PipelineService/RetryBuild',
+            conveyor_dot_v1_dot_pipeline__pb2.RetryBuildRequest.SerializeToString,
+            conveyor_dot_v1_dot_pipeline__pb2.RetryBuildResponse.FromString,
             options,
             channel_credentials,
             insecure,

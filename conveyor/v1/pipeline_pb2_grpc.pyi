@@ -27,57 +27,118 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class PipelineServiceStub:
-    """The user-facing API: pipelines, builds, logs."""
+    """The user-facing API: pipelines, members, builds, logs.
+
+    Every call needs `authorization: Bearer <token>` metadata. Pipeline members have a
+    role: viewer (read the pipeline, its builds and logs), developer (also trigger,
+    cancel, retry), admin (also update, archive, manage members); instance admins may
+    do everything. A pipeline the caller may not see is NOT_FOUND, like one that does
+    not exist.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PipelineServiceAsyncStub: ...
     CreatePipeline: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.CreatePipelineRequest, _pipeline_pb2.CreatePipelineResponse]
+    """Any user; the creator becomes the pipeline's admin."""
     UpdatePipeline: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.UpdatePipelineRequest, _pipeline_pb2.UpdatePipelineResponse]
+    """Pipeline admin. Running builds keep the workflow they started with."""
     GetPipeline: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.GetPipelineRequest, _pipeline_pb2.GetPipelineResponse]
     ListPipelines: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.ListPipelinesRequest, _pipeline_pb2.ListPipelinesResponse]
+    """Only the pipelines the caller can see."""
+    ArchivePipeline: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.ArchivePipelineRequest, _pipeline_pb2.ArchivePipelineResponse]
+    """Pipeline admin. Archived pipelines take no new builds; their name, builds and logs
+    are kept (builds reference them), so this is an archive, not a delete.
+    """
+    AddMember: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.AddMemberRequest, _pipeline_pb2.AddMemberResponse]
+    """Pipeline admin: add a member or change their role."""
+    RemoveMember: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.RemoveMemberRequest, _pipeline_pb2.RemoveMemberResponse]
+    """Pipeline admin. The last admin cannot be removed."""
+    ListMembers: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.ListMembersRequest, _pipeline_pb2.ListMembersResponse]
     ValidateWorkflow: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.ValidateWorkflowRequest, _pipeline_pb2.ValidateWorkflowResponse]
     StartPipelineBuild: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.StartPipelineBuildRequest, _pipeline_pb2.StartPipelineBuildResponse]
+    """Developer."""
     GetBuild: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.GetBuildRequest, _pipeline_pb2.GetBuildResponse]
     ListBuilds: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.ListBuildsRequest, _pipeline_pb2.ListBuildsResponse]
     CancelBuild: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.CancelBuildRequest, _pipeline_pb2.CancelBuildResponse]
+    """Developer."""
+    RetryBuild: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.RetryBuildRequest, _pipeline_pb2.RetryBuildResponse]
+    """Developer. Re-runs the failed and cancelled jobs of a finished build and every job
+    that depends on them, as a new attempt of the same build; the other jobs keep their
+    results and outputs. FAILED_PRECONDITION while the build runs.
+    """
     StreamBuildLogs: _grpc.UnaryStreamMultiCallable[_pipeline_pb2.StreamBuildLogsRequest, _pipeline_pb2.StreamBuildLogsResponse]
     WatchBuild: _grpc.UnaryStreamMultiCallable[_pipeline_pb2.WatchBuildRequest, _pipeline_pb2.WatchBuildResponse]
 
 @_typing.type_check_only
 class PipelineServiceAsyncStub(PipelineServiceStub):
-    """The user-facing API: pipelines, builds, logs."""
+    """The user-facing API: pipelines, members, builds, logs.
+
+    Every call needs `authorization: Bearer <token>` metadata. Pipeline members have a
+    role: viewer (read the pipeline, its builds and logs), developer (also trigger,
+    cancel, retry), admin (also update, archive, manage members); instance admins may
+    do everything. A pipeline the caller may not see is NOT_FOUND, like one that does
+    not exist.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreatePipeline: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.CreatePipelineRequest, _pipeline_pb2.CreatePipelineResponse]  # type: ignore[assignment]
+    """Any user; the creator becomes the pipeline's admin."""
     UpdatePipeline: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.UpdatePipelineRequest, _pipeline_pb2.UpdatePipelineResponse]  # type: ignore[assignment]
+    """Pipeline admin. Running builds keep the workflow they started with."""
     GetPipeline: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.GetPipelineRequest, _pipeline_pb2.GetPipelineResponse]  # type: ignore[assignment]
     ListPipelines: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.ListPipelinesRequest, _pipeline_pb2.ListPipelinesResponse]  # type: ignore[assignment]
+    """Only the pipelines the caller can see."""
+    ArchivePipeline: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.ArchivePipelineRequest, _pipeline_pb2.ArchivePipelineResponse]  # type: ignore[assignment]
+    """Pipeline admin. Archived pipelines take no new builds; their name, builds and logs
+    are kept (builds reference them), so this is an archive, not a delete.
+    """
+    AddMember: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.AddMemberRequest, _pipeline_pb2.AddMemberResponse]  # type: ignore[assignment]
+    """Pipeline admin: add a member or change their role."""
+    RemoveMember: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.RemoveMemberRequest, _pipeline_pb2.RemoveMemberResponse]  # type: ignore[assignment]
+    """Pipeline admin. The last admin cannot be removed."""
+    ListMembers: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.ListMembersRequest, _pipeline_pb2.ListMembersResponse]  # type: ignore[assignment]
     ValidateWorkflow: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.ValidateWorkflowRequest, _pipeline_pb2.ValidateWorkflowResponse]  # type: ignore[assignment]
     StartPipelineBuild: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.StartPipelineBuildRequest, _pipeline_pb2.StartPipelineBuildResponse]  # type: ignore[assignment]
+    """Developer."""
     GetBuild: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.GetBuildRequest, _pipeline_pb2.GetBuildResponse]  # type: ignore[assignment]
     ListBuilds: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.ListBuildsRequest, _pipeline_pb2.ListBuildsResponse]  # type: ignore[assignment]
     CancelBuild: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.CancelBuildRequest, _pipeline_pb2.CancelBuildResponse]  # type: ignore[assignment]
+    """Developer."""
+    RetryBuild: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.RetryBuildRequest, _pipeline_pb2.RetryBuildResponse]  # type: ignore[assignment]
+    """Developer. Re-runs the failed and cancelled jobs of a finished build and every job
+    that depends on them, as a new attempt of the same build; the other jobs keep their
+    results and outputs. FAILED_PRECONDITION while the build runs.
+    """
     StreamBuildLogs: _aio.UnaryStreamMultiCallable[_pipeline_pb2.StreamBuildLogsRequest, _pipeline_pb2.StreamBuildLogsResponse]  # type: ignore[assignment]
     WatchBuild: _aio.UnaryStreamMultiCallable[_pipeline_pb2.WatchBuildRequest, _pipeline_pb2.WatchBuildResponse]  # type: ignore[assignment]
 
 class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The user-facing API: pipelines, builds, logs."""
+    """The user-facing API: pipelines, members, builds, logs.
+
+    Every call needs `authorization: Bearer <token>` metadata. Pipeline members have a
+    role: viewer (read the pipeline, its builds and logs), developer (also trigger,
+    cancel, retry), admin (also update, archive, manage members); instance admins may
+    do everything. A pipeline the caller may not see is NOT_FOUND, like one that does
+    not exist.
+    """
 
     @_abc_1.abstractmethod
     def CreatePipeline(
         self,
         request: _pipeline_pb2.CreatePipelineRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_pipeline_pb2.CreatePipelineResponse, _abc.Awaitable[_pipeline_pb2.CreatePipelineResponse]]: ...
+    ) -> _typing.Union[_pipeline_pb2.CreatePipelineResponse, _abc.Awaitable[_pipeline_pb2.CreatePipelineResponse]]:
+        """Any user; the creator becomes the pipeline's admin."""
 
     @_abc_1.abstractmethod
     def UpdatePipeline(
         self,
         request: _pipeline_pb2.UpdatePipelineRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_pipeline_pb2.UpdatePipelineResponse, _abc.Awaitable[_pipeline_pb2.UpdatePipelineResponse]]: ...
+    ) -> _typing.Union[_pipeline_pb2.UpdatePipelineResponse, _abc.Awaitable[_pipeline_pb2.UpdatePipelineResponse]]:
+        """Pipeline admin. Running builds keep the workflow they started with."""
 
     @_abc_1.abstractmethod
     def GetPipeline(
@@ -91,7 +152,41 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _pipeline_pb2.ListPipelinesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_pipeline_pb2.ListPipelinesResponse, _abc.Awaitable[_pipeline_pb2.ListPipelinesResponse]]: ...
+    ) -> _typing.Union[_pipeline_pb2.ListPipelinesResponse, _abc.Awaitable[_pipeline_pb2.ListPipelinesResponse]]:
+        """Only the pipelines the caller can see."""
+
+    @_abc_1.abstractmethod
+    def ArchivePipeline(
+        self,
+        request: _pipeline_pb2.ArchivePipelineRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.ArchivePipelineResponse, _abc.Awaitable[_pipeline_pb2.ArchivePipelineResponse]]:
+        """Pipeline admin. Archived pipelines take no new builds; their name, builds and logs
+        are kept (builds reference them), so this is an archive, not a delete.
+        """
+
+    @_abc_1.abstractmethod
+    def AddMember(
+        self,
+        request: _pipeline_pb2.AddMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.AddMemberResponse, _abc.Awaitable[_pipeline_pb2.AddMemberResponse]]:
+        """Pipeline admin: add a member or change their role."""
+
+    @_abc_1.abstractmethod
+    def RemoveMember(
+        self,
+        request: _pipeline_pb2.RemoveMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.RemoveMemberResponse, _abc.Awaitable[_pipeline_pb2.RemoveMemberResponse]]:
+        """Pipeline admin. The last admin cannot be removed."""
+
+    @_abc_1.abstractmethod
+    def ListMembers(
+        self,
+        request: _pipeline_pb2.ListMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.ListMembersResponse, _abc.Awaitable[_pipeline_pb2.ListMembersResponse]]: ...
 
     @_abc_1.abstractmethod
     def ValidateWorkflow(
@@ -105,7 +200,8 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _pipeline_pb2.StartPipelineBuildRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_pipeline_pb2.StartPipelineBuildResponse, _abc.Awaitable[_pipeline_pb2.StartPipelineBuildResponse]]: ...
+    ) -> _typing.Union[_pipeline_pb2.StartPipelineBuildResponse, _abc.Awaitable[_pipeline_pb2.StartPipelineBuildResponse]]:
+        """Developer."""
 
     @_abc_1.abstractmethod
     def GetBuild(
@@ -126,7 +222,19 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _pipeline_pb2.CancelBuildRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_pipeline_pb2.CancelBuildResponse, _abc.Awaitable[_pipeline_pb2.CancelBuildResponse]]: ...
+    ) -> _typing.Union[_pipeline_pb2.CancelBuildResponse, _abc.Awaitable[_pipeline_pb2.CancelBuildResponse]]:
+        """Developer."""
+
+    @_abc_1.abstractmethod
+    def RetryBuild(
+        self,
+        request: _pipeline_pb2.RetryBuildRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.RetryBuildResponse, _abc.Awaitable[_pipeline_pb2.RetryBuildResponse]]:
+        """Developer. Re-runs the failed and cancelled jobs of a finished build and every job
+        that depends on them, as a new attempt of the same build; the other jobs keep their
+        results and outputs. FAILED_PRECONDITION while the build runs.
+        """
 
     @_abc_1.abstractmethod
     def StreamBuildLogs(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -26,6 +27,10 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         "CONVEYOR_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
         "CONVEYOR_WORKDIR": str(tmp_path / "work"),
     }
+    boot = subprocess.run([sys.executable, "-m", "cli.main", "admin", "bootstrap", "--json"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert boot.returncode == 0, boot.stderr
+    env["CONVEYOR_TOKEN"] = json.loads(boot.stdout)["secret"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--role", "all", "--log-level", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -34,7 +39,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("conveyor serving role all on "), line + proc.stderr.read()
-        yield proc, line.rsplit(" ", 1)[1].strip()
+        yield proc, line.rsplit(" ", 1)[1].strip(), env["CONVEYOR_TOKEN"]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -44,10 +49,11 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
                 stream.close()
 
 
-def test_console_once_lists_the_live_actors(server: tuple[subprocess.Popen[str], str]) -> None:
-    _, address = server
+def test_console_once_lists_the_live_actors(server: tuple[subprocess.Popen[str], str, str]) -> None:
+    _, address, token = server
     out = subprocess.run([sys.executable, "-m", "cli.main", "console", "--once", "--addr",
-                          address], cwd=ROOT, capture_output=True, text=True, timeout=30)
+                          address], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "CONVEYOR_TOKEN": token})
     assert out.returncode == 0, out.stderr
     for kind in ("Supervisor", "QueueActor", "LogActor", "LocalActor"):
         assert kind in out.stdout
@@ -55,9 +61,9 @@ def test_console_once_lists_the_live_actors(server: tuple[subprocess.Popen[str],
 
 
 def test_build_over_grpc_then_sigterm_is_graceful(
-        server: tuple[subprocess.Popen[str], str]) -> None:
-    proc, address = server
-    with connect(address) as client:
+        server: tuple[subprocess.Popen[str], str, str]) -> None:
+    proc, address, token = server
+    with connect(address, token) as client:
         client.pipelines.CreatePipeline(pipeline_pb2.CreatePipelineRequest(
             name="p", workflow_yaml="jobs:\n  a: {steps: [{run: 'echo hi'}]}\n"), timeout=10)
         build = client.pipelines.StartPipelineBuild(

@@ -108,7 +108,7 @@ def engine(tmp_path: Path, **config: Any) -> Iterator[Engine]:
     runtime = Runtime(cfg)
     try:
         runtime.start()
-        with connect(runtime.address) as client:
+        with connect(runtime.address, runtime.issue_local_token()) as client:
             yield Engine(runtime, client, tmp_path)
     finally:
         runtime.stop()

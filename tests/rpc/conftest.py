@@ -13,8 +13,10 @@ import store
 from actors.description import ActorDescription, RuntimeInfo
 from broker.memory import MemoryQueue
 from conveyor.v1 import executor_pb2_grpc
+from rpc import tokens
 from rpc.admin_service import AdminServicer
-from rpc.client import Client, connect
+from rpc.auth import Authenticator
+from rpc.client import BearerToken, Client, connect
 from rpc.executor_service import ExecutorServicer
 from rpc.pipeline_service import PipelineServicer
 from rpc.server import build_server, stop_server
@@ -64,6 +66,7 @@ class Stack:
     executor_server: grpc.Server
     pipeline_port: int
     executor_port: int
+    admin_token: str = ""
 
 
 @pytest.fixture
@@ -74,19 +77,28 @@ def database(tmp_path: Path) -> Iterator[None]:
     store.close_database()
 
 
+INTERNAL_TOKEN = tokens.new_token()
+
+
 @pytest.fixture
 def stack(database: None) -> Iterator[Stack]:
     queue = MemoryQueue()
     feed = ChangeFeed()
+    auth = Authenticator(store, INTERNAL_TOKEN)
+    admin_token = tokens.new_token()  # the client is an instance admin: auth is tests/api's
+    store.bootstrap_admin("admin", tokens.token_hash(admin_token))
     executor_server, executor_port = build_server(
         address="127.0.0.1:0",
         pipeline=None,
         executor=ExecutorServicer(store),
         admin=AdminServicer(lambda: list(ACTORS), lambda: RUNTIME),
+        auth=auth,
         max_workers=8,
     )
     executor_server.start()
-    executor_channel = grpc.insecure_channel(f"127.0.0.1:{executor_port}")
+    executor_channel = grpc.intercept_channel(
+        grpc.insecure_channel(f"127.0.0.1:{executor_port}"), BearerToken(INTERNAL_TOKEN)
+    )
     pipeline_server, pipeline_port = build_server(
         address="127.0.0.1:0",
         pipeline=PipelineServicer(
@@ -95,13 +107,15 @@ def stack(database: None) -> Iterator[Stack]:
         ),
         executor=None,
         admin=None,
+        auth=auth,
         max_workers=8,
     )
     pipeline_server.start()
-    client = connect(f"127.0.0.1:{pipeline_port}")
+    client = connect(f"127.0.0.1:{pipeline_port}", admin_token)
     try:
         yield Stack(
-            client, queue, feed, pipeline_server, executor_server, pipeline_port, executor_port
+            client, queue, feed, pipeline_server, executor_server, pipeline_port, executor_port,
+            admin_token,
         )
     finally:
         client.close()

@@ -185,10 +185,11 @@ def test_cancel_build_records_and_broadcasts(stack: Stack) -> None:
 
 def test_executor_create_build_directly(stack: Stack) -> None:
     from rpc.client import connect
+    from tests.rpc.conftest import INTERNAL_TOKEN
 
     _pipeline(stack)
     pipeline_id = store.get_pipeline("web").id
-    with connect(f"127.0.0.1:{stack.executor_port}") as executor:
+    with connect(f"127.0.0.1:{stack.executor_port}", INTERNAL_TOKEN) as executor:
         made = executor.executor.CreateBuild(
             executor_pb2.CreateBuildRequest(pipeline_id=pipeline_id, request_id="x")
         )

@@ -12,10 +12,13 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+import store
 from actors.description import ActorDescription, RuntimeInfo
 from conveyor.v1 import admin_pb2
 from rpc import server as rpc_server
+from rpc import tokens
 from rpc.admin_service import AdminServicer
+from rpc.auth import Authenticator
 from rpc.client import connect
 from rpc.interceptor import INTERNAL_MESSAGE
 from tests.rpc.conftest import ACTORS, RUNTIME, Stack
@@ -51,6 +54,7 @@ def test_reflection_lists_services_and_describes_methods(stack: Stack) -> None:
         services = set(database.get_services())
         assert services == {
             rpc_server.PIPELINE_SERVICE,
+            rpc_server.IDENTITY_SERVICE,
             rpc_server.HEALTH_SERVICE,
             "grpc.reflection.v1alpha.ServerReflection",
         }
@@ -66,7 +70,7 @@ def test_reflection_lists_services_and_describes_methods(stack: Stack) -> None:
 
 
 def test_admin_lists_actors_and_runtime_info(stack: Stack) -> None:
-    with connect(f"127.0.0.1:{stack.executor_port}") as client:
+    with connect(f"127.0.0.1:{stack.executor_port}", stack.admin_token) as client:
         actors = client.admin.ListActors(admin_pb2.ListActorsRequest()).actors
         info = client.admin.GetRuntimeInfo(admin_pb2.GetRuntimeInfoRequest())
     assert [(a.kind, a.key) for a in actors] == sorted((a.kind, a.key) for a in ACTORS)
@@ -101,11 +105,16 @@ class _RecordingAdmin(AdminServicer):
         return super().GetRuntimeInfo(request, context)
 
 
+ADMIN_TOKEN = tokens.new_token()
+
+
 @pytest.fixture
-def admin_only() -> Iterator[tuple[_RecordingAdmin, int]]:
+def admin_only(database: None) -> Iterator[tuple[_RecordingAdmin, int]]:
+    store.bootstrap_admin("root", tokens.token_hash(ADMIN_TOKEN))
     admin = _RecordingAdmin()
     server, port = rpc_server.build_server(
-        address="127.0.0.1:0", pipeline=None, executor=None, admin=admin, max_workers=2
+        address="127.0.0.1:0", pipeline=None, executor=None, admin=admin, max_workers=2,
+        auth=Authenticator(store, tokens.new_token()),
     )
     server.start()
     try:
@@ -116,12 +125,13 @@ def admin_only() -> Iterator[tuple[_RecordingAdmin, int]]:
 
 def test_client_sends_the_bearer_token(admin_only: tuple[_RecordingAdmin, int]) -> None:
     admin, port = admin_only
-    with connect(f"127.0.0.1:{port}", token="s3cret") as client:
+    with connect(f"127.0.0.1:{port}", token=ADMIN_TOKEN) as client:
         client.admin.GetRuntimeInfo(admin_pb2.GetRuntimeInfoRequest())
     with connect(f"127.0.0.1:{port}") as client:
-        client.admin.GetRuntimeInfo(admin_pb2.GetRuntimeInfoRequest())
-    assert admin.metadata[0].get("authorization") == "Bearer s3cret"
-    assert "authorization" not in admin.metadata[1]
+        error = call_error(lambda: client.admin.GetRuntimeInfo(admin_pb2.GetRuntimeInfoRequest()))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The call without a token never reached the servicer.
+    assert [m["authorization"] for m in admin.metadata] == [f"Bearer {ADMIN_TOKEN}"]
 
 
 def test_unexpected_errors_are_internal_and_aborts_keep_their_status(
@@ -129,7 +139,7 @@ def test_unexpected_errors_are_internal_and_aborts_keep_their_status(
 ) -> None:
     admin, port = admin_only
     admin.explode = True
-    with connect(f"127.0.0.1:{port}") as client:
+    with connect(f"127.0.0.1:{port}", ADMIN_TOKEN) as client:
         error = call_error(lambda: client.admin.ListActors(admin_pb2.ListActorsRequest()))
         assert error.code() == grpc.StatusCode.INTERNAL
         assert error.details() == INTERNAL_MESSAGE
@@ -143,10 +153,13 @@ def test_unexpected_errors_are_internal_and_aborts_keep_their_status(
 def test_build_server_needs_a_service_and_a_free_port(
     admin_only: tuple[_RecordingAdmin, int],
 ) -> None:
+    auth = Authenticator(store, tokens.new_token())
     with pytest.raises(ValueError, match="at least one"):
-        rpc_server.build_server(address="127.0.0.1:0", pipeline=None, executor=None, admin=None)
+        rpc_server.build_server(address="127.0.0.1:0", pipeline=None, executor=None, admin=None,
+                                auth=auth)
     _, port = admin_only
     with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
         rpc_server.build_server(
-            address=f"127.0.0.1:{port}", pipeline=None, executor=None, admin=_RecordingAdmin()
+            address=f"127.0.0.1:{port}", pipeline=None, executor=None, admin=_RecordingAdmin(),
+            auth=auth,
         )

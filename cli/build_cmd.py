@@ -1,0 +1,209 @@
+"""`conveyor trigger|builds|status|logs|cancel|retry`: builds over gRPC.
+
+`trigger --follow` and `retry --follow` show the build live (like `conveyor run`) and
+exit 0 when it succeeded, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from cli.client_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_common,
+    colour_on,
+    parse_inputs,
+    print_json,
+    run,
+    table,
+    to_json,
+)
+from cli.follow import BuildFollower
+from cli.view import BUILD_STATUS, TableStyle, build_status, job_table, prefix
+from conveyor.v1 import common_pb2, pipeline_pb2
+from rpc.client import Client
+
+STATUS_NAMES = {name: value for value, name in BUILD_STATUS.items() if value}
+
+
+def _build_line(build: common_pb2.Build) -> str:
+    reason = f" — {build.reason}" if build.reason else ""
+    attempt = f" (attempt {build.attempt})" if build.attempt > 1 else ""
+    return (f"build {build.id}: #{build.number} of {build.pipeline_name}{attempt} "
+            f"{build_status(build)}{reason}")
+
+
+def _follow(client: Client, build: common_pb2.Build, as_json: bool) -> int:
+    out = sys.stderr if as_json else sys.stdout
+    follower = BuildFollower(client.pipelines, build, out=out,
+                             live=out.isatty() and not as_json)
+    follower.run()
+    final = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build.id)).build
+    for error in follower.errors:
+        print(f"conveyor: {error}", file=sys.stderr)
+    if as_json:
+        print_json(to_json(final))
+    else:
+        print(_build_line(final), file=out)
+    return EXIT_OK if build_status(final) == "SUCCEEDED" else EXIT_FAILED
+
+
+def trigger_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="conveyor trigger", description="Start a build.")
+    p.add_argument("pipeline")
+    p.add_argument("--ref", default="")
+    p.add_argument("--sha", default="")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
+                   help="a workflow_dispatch input (repeatable)")
+    p.add_argument("--request-id", default="", help="retrying with the same id starts no twin")
+    p.add_argument("--follow", action="store_true", help="show it live until it finishes")
+    add_common(p)
+    args = p.parse_args(argv)
+
+    def body(client: Client) -> int:
+        build = client.pipelines.StartPipelineBuild(pipeline_pb2.StartPipelineBuildRequest(
+            pipeline=args.pipeline, ref=args.ref, sha=args.sha,
+            inputs=parse_inputs(args.input), request_id=args.request_id)).build
+        if args.follow:
+            return _follow(client, build, args.json)
+        print_json(to_json(build)) if args.json else print(_build_line(build))
+        return EXIT_OK
+
+    return run("conveyor trigger", args, body)
+
+
+def builds_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="conveyor builds", description="List builds, newest first.")
+    p.add_argument("--pipeline", "-p", default="")
+    p.add_argument("--status", choices=sorted(s.lower() for s in STATUS_NAMES))
+    p.add_argument("--user", default="", help="triggered by this user")
+    p.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    add_common(p)
+    args = p.parse_args(argv)
+
+    def body(client: Client) -> int:
+        if args.limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {args.limit}")
+        found: list[common_pb2.Build] = []
+        token = ""
+        while len(found) < args.limit:
+            page = client.pipelines.ListBuilds(pipeline_pb2.ListBuildsRequest(
+                pipeline=args.pipeline, triggered_by=args.user, page_token=token,
+                status=STATUS_NAMES[args.status.upper()] if args.status else 0,  # type: ignore[arg-type]
+                page_size=min(args.limit - len(found), 500)))
+            found.extend(page.builds)
+            token = page.next_page_token
+            if not token:
+                break
+        if args.json:
+            print_json([to_json(b) for b in found])
+            return EXIT_OK
+        rows = [[str(b.id), b.pipeline_name, f"#{b.number}", build_status(b), str(b.attempt),
+                 b.triggered_by, b.ref, b.reason] for b in found]
+        print("\n".join(table(["ID", "PIPELINE", "NUMBER", "STATUS", "ATTEMPT", "BY", "REF",
+                               "REASON"], rows, status_column=3)))
+        return EXIT_OK
+
+    return run("conveyor builds", args, body)
+
+
+def _build_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"BUILD must be a build id (a number), got {text!r}") from None
+    if value <= 0:
+        raise UsageError(f"BUILD must be a positive build id, got {value}")
+    return value
+
+
+def status_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="conveyor status", description="A build and its jobs.")
+    p.add_argument("build")
+    add_common(p)
+    args = p.parse_args(argv)
+
+    def body(client: Client) -> int:
+        build = client.pipelines.GetBuild(
+            pipeline_pb2.GetBuildRequest(build_id=_build_id(args.build))).build
+        if args.json:
+            print_json(to_json(build))
+        else:
+            print(f"build {build.id}  attempt {build.attempt}  by {build.triggered_by or '-'}  "
+                  f"ref {build.ref or '-'}")
+            print("\n".join(job_table(build, TableStyle(colour=colour_on()), time.time())))
+        return EXIT_OK
+
+    return run("conveyor status", args, body)
+
+
+def logs_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="conveyor logs", description="A build's log lines.")
+    p.add_argument("build")
+    p.add_argument("--job", default="", help="one job's key (default: every job)")
+    p.add_argument("--from-line", type=int, default=0, help="start at this line (per job)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep going until it finishes")
+    add_common(p)
+    args = p.parse_args(argv)
+
+    def body(client: Client) -> int:
+        call = client.pipelines.StreamBuildLogs(pipeline_pb2.StreamBuildLogsRequest(
+            build_id=_build_id(args.build), job_key=args.job, from_line=args.from_line,
+            follow=args.follow))
+        for message in call:
+            for line in message.lines:
+                if args.json:
+                    print_json_line(line)
+                elif args.job:
+                    print(line.text)
+                else:
+                    print(f"{prefix(line.job_key, 20)}{line.text}")
+            sys.stdout.flush()
+        return EXIT_OK
+
+    return run("conveyor logs", args, body)
+
+
+def print_json_line(line: common_pb2.LogLine) -> None:
+    import json
+
+    print(json.dumps({"job": line.job_key, "number": line.number, "text": line.text}))
+
+
+def cancel_main(argv: list[str]) -> int:
+    return _act("cancel", argv)
+
+
+def retry_main(argv: list[str]) -> int:
+    return _act("retry", argv)
+
+
+def _act(action: str, argv: list[str]) -> int:
+    what = {"cancel": "Cancel a build.",
+            "retry": "Re-run a finished build's failed and cancelled jobs (and their "
+                     "dependents) as a new attempt."}
+    p = argparse.ArgumentParser(prog=f"conveyor {action}", description=what[action])
+    p.add_argument("build")
+    if action == "retry":
+        p.add_argument("--follow", action="store_true", help="show it live until it finishes")
+    add_common(p)
+    args = p.parse_args(argv)
+
+    def body(client: Client) -> int:
+        build_id = _build_id(args.build)
+        if action == "cancel":
+            build = client.pipelines.CancelBuild(
+                pipeline_pb2.CancelBuildRequest(build_id=build_id)).build
+        else:
+            build = client.pipelines.RetryBuild(
+                pipeline_pb2.RetryBuildRequest(build_id=build_id)).build
+            if args.follow:
+                return _follow(client, build, args.json)
+        print_json(to_json(build)) if args.json else print(_build_line(build))
+        return EXIT_OK
+
+    return run(f"conveyor {action}", args, body)

@@ -1,0 +1,180 @@
+"""`conveyor token create|list|revoke`, `conveyor user create`, `conveyor whoami`,
+and `conveyor admin bootstrap`.
+
+`admin bootstrap` talks to the database, not to a server: it is how the first token
+comes to exist. It refuses when an instance admin exists already; `--force` adds
+another admin (the way back in after losing every admin token: whoever can reach the
+database owns the instance anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+
+from cli.client_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common,
+    parse_duration,
+    print_json,
+    run,
+    table,
+    to_json,
+)
+from conveyor.v1 import identity_pb2
+from rpc.client import Client
+
+
+def _when(ts: timestamp_pb2.Timestamp, has: bool) -> str:
+    if not has:
+        return "-"
+    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _state(token: identity_pb2.Token) -> str:
+    if token.HasField("revoke_time"):
+        return "revoked"
+    if token.HasField("expire_time") and token.expire_time.ToDatetime(tzinfo=UTC) <= datetime.now(
+        UTC
+    ):
+        return "expired"
+    return "active"
+
+
+def token_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="conveyor token", description="Manage API tokens.")
+    sub = p.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create", help="a new token (its secret is shown once)")
+    create.add_argument("--name", default="cli", help="a label for it (default cli)")
+    create.add_argument("--user", default="", help="for another user (instance admins)")
+    create.add_argument("--ttl", default="0", help="lifetime: 3600, 90m, 12h, 30d; 0 = never")
+    listing = sub.add_parser("list", help="your tokens (or --user's)")
+    listing.add_argument("--user", default="")
+    revoke = sub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
+    for sp in (create, listing, revoke):
+        add_common(sp)
+    args = p.parse_args(argv)
+    return run("conveyor token", args, lambda client: _token(client, args))
+
+
+def _token(client: Client, args: argparse.Namespace) -> int:
+    api = client.identity
+    if args.action == "create":
+        made = api.CreateToken(identity_pb2.CreateTokenRequest(
+            name=args.name, user=args.user, ttl_seconds=parse_duration(args.ttl)))
+        if args.json:
+            print_json({"token": to_json(made.token), "secret": made.secret})
+        else:
+            expires = _when(made.token.expire_time, made.token.HasField("expire_time"))
+            print(f"token {made.token.id} ({made.token.name}) for {made.token.user}, "
+                  f"expires {expires}")
+            print("the secret is shown this once; export it as CONVEYOR_TOKEN:")
+            print(made.secret)
+    elif args.action == "list":
+        found = api.ListTokens(identity_pb2.ListTokensRequest(user=args.user)).tokens
+        if args.json:
+            print_json([to_json(t) for t in found])
+        else:
+            rows = [[str(t.id), t.name, t.user, _state(t),
+                     _when(t.create_time, t.HasField("create_time")),
+                     _when(t.expire_time, t.HasField("expire_time")),
+                     _when(t.last_use_time, t.HasField("last_use_time"))] for t in found]
+            print("\n".join(table(["ID", "NAME", "USER", "STATE", "CREATED", "EXPIRES",
+                                   "LAST USED"], rows)))
+    else:
+        revoked = api.RevokeToken(identity_pb2.RevokeTokenRequest(token_id=args.id)).token
+        if args.json:
+            print_json(to_json(revoked))
+        else:
+            print(f"token {revoked.id} ({revoked.name}) of {revoked.user} is revoked")
+    return EXIT_OK
+
+
+def user_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="conveyor user", description="Manage users.")
+    sub = p.add_subparsers(dest="action", required=True)
+    create = sub.add_parser("create", help="a new user (instance admins)")
+    create.add_argument("name")
+    create.add_argument("--admin", action="store_true", help="an instance admin")
+    add_common(create)
+    args = p.parse_args(argv)
+
+    def body(client: Client) -> int:
+        user = client.identity.CreateUser(
+            identity_pb2.CreateUserRequest(name=args.name, admin=args.admin)).user
+        if args.json:
+            print_json(to_json(user))
+        else:
+            kind = "instance admin" if user.admin else "user"
+            print(f"created {kind} {user.name}; give them a token: "
+                  f"conveyor token create --user {user.name}")
+        return EXIT_OK
+
+    return run("conveyor user", args, body)
+
+
+def whoami_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="conveyor whoami", description="Who your token is.")
+    add_common(p)
+    args = p.parse_args(argv)
+
+    def body(client: Client) -> int:
+        user = client.identity.WhoAmI(identity_pb2.WhoAmIRequest()).user
+        if args.json:
+            print_json(to_json(user))
+        else:
+            print(f"{user.name}{' (instance admin)' if user.admin else ''}")
+        return EXIT_OK
+
+    return run("conveyor whoami", args, body)
+
+
+def admin_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="conveyor admin", description="Instance administration.")
+    sub = p.add_subparsers(dest="action", required=True)
+    boot = sub.add_parser("bootstrap", help="create the first instance admin and print a token")
+    boot.add_argument("--name", default="admin", help="the admin's user name (default admin)")
+    boot.add_argument("--force", action="store_true",
+                      help="even if an admin exists (adds one; lost every admin token)")
+    boot.add_argument("--database-url", help="CONVEYOR_DATABASE_URL")
+    boot.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    import store
+    from rpc import tokens
+    from rpc.validation import USER_NAME
+    from runtime import Config, ConfigError
+    from store.migrations import migrate
+
+    if not USER_NAME.fullmatch(args.name):
+        print(f"conveyor admin: {args.name!r} is not a valid user name", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = Config.from_env(database_url=args.database_url)
+    except ConfigError as exc:
+        print(f"conveyor admin: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    db = store.open_database(config.database_url)
+    try:
+        if config.database_url.startswith("sqlite:"):
+            migrate(db)  # embedded mode migrates at start, like `serve`
+        secret = tokens.new_token()
+        try:
+            user, token = store.bootstrap_admin(args.name, tokens.token_hash(secret),
+                                                force=args.force)
+        except store.InvalidState as exc:
+            print(f"conveyor admin: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    finally:
+        store.close_database()
+    if args.json:
+        print_json({"user": user.name, "token_id": token.id, "secret": secret})
+    else:
+        print(f"instance admin {user.name} can now sign in with this token (shown once):")
+        print(secret)
+    return EXIT_OK

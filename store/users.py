@@ -1,0 +1,196 @@
+"""Users and their API tokens. Only a token's hash is stored; see ``rpc.tokens``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import peewee
+
+from store.db import store_call, transaction, utcnow
+from store.errors import Conflict, InvalidState, NotFound
+from store.models import ApiToken, User
+
+MAX_USER_NAME = 200
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    name: str
+    is_admin: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: int
+    user_id: int
+    user_name: str
+    name: str
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+def _user(row: User) -> UserRecord:
+    return UserRecord(id=row.id, name=row.name, is_admin=bool(row.is_admin),
+                      created_at=row.created_at)
+
+
+def _token(row: ApiToken, user_name: str) -> TokenRecord:
+    return TokenRecord(
+        id=row.id, user_id=row.user_id, user_name=user_name, name=row.name,
+        created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _check_user_name(name: str) -> None:
+    if not name or not name.strip():
+        raise ValueError("user name must not be empty")
+    if len(name) > MAX_USER_NAME:
+        raise ValueError(f"user name is {len(name)} characters long; the limit is {MAX_USER_NAME}")
+
+
+def _user_row(name_or_id: str | int) -> User:
+    if isinstance(name_or_id, int):
+        row = User.get_or_none(User.id == name_or_id)
+    else:
+        row = User.get_or_none(User.name == name_or_id)
+    if row is None:
+        raise NotFound(f"no user {name_or_id!r}")
+    return row
+
+
+@store_call
+def create_user(name: str, *, is_admin: bool = False) -> UserRecord:
+    """A new user; `Conflict` when the name is taken."""
+    _check_user_name(name)
+    try:
+        with transaction():
+            row = User.create(name=name, is_admin=is_admin)
+    except peewee.IntegrityError:
+        raise Conflict(f"a user named {name!r} already exists") from None
+    return _user(row)
+
+
+@store_call
+def get_user(name_or_id: str | int) -> UserRecord:
+    """A user by name (str) or id (int); `NotFound` when there is none."""
+    return _user(_user_row(name_or_id))
+
+
+@store_call
+def admin_exists() -> bool:
+    """Whether any instance admin exists."""
+    return User.select().where(User.is_admin == True).exists()  # noqa: E712
+
+
+@store_call
+def create_token(
+    user_id: int, name: str, token_hash: str, *, expires_at: datetime | None = None
+) -> TokenRecord:
+    """Store a new token's hash for ``user_id``."""
+    if not name:
+        raise ValueError("token name must not be empty")
+    with transaction():
+        user = _user_row(user_id)
+        row = ApiToken.create(user=user.id, name=name, token_hash=token_hash,
+                              expires_at=expires_at)
+    return _token(row, user.name)
+
+
+@store_call
+def bootstrap_admin(
+    name: str,
+    token_hash: str,
+    *,
+    token_name: str = "bootstrap",
+    force: bool = False,
+    expires_at: datetime | None = None,
+) -> tuple[UserRecord, TokenRecord]:
+    """Create the first instance admin (or make ``name`` one) with a token, atomically.
+
+    Refuses with `InvalidState` when an instance admin exists already, unless ``force``
+    (the way back in for an operator who lost every admin token).
+    """
+    _check_user_name(name)
+    with transaction():
+        if not force and User.select().where(User.is_admin == True).exists():  # noqa: E712
+            raise InvalidState(
+                "an instance admin exists already; use their token, or --force to add "
+                f"{name!r} as another admin"
+            )
+        row = User.get_or_none(User.name == name)
+        if row is None:
+            row = User.create(name=name, is_admin=True)
+        elif not row.is_admin:
+            User.update(is_admin=True).where(User.id == row.id).execute()
+        token = ApiToken.create(user=row.id, name=token_name, token_hash=token_hash,
+                                expires_at=expires_at)
+        user = _user(User.get_by_id(row.id))
+    return user, _token(token, user.name)
+
+
+@store_call
+def find_token(token_hash: str) -> tuple[TokenRecord, UserRecord] | None:
+    """The token with this hash and its user, or None."""
+    row = (
+        ApiToken.select(ApiToken, User)
+        .join(User)
+        .where(ApiToken.token_hash == token_hash)
+        .first()
+    )
+    if row is None:
+        return None
+    return _token(row, row.user.name), _user(row.user)
+
+
+@store_call
+def touch_token(token_id: int, *, at: datetime | None = None, every_s: float = 60.0) -> bool:
+    """Record a use of the token, unless one was recorded less than ``every_s`` ago.
+
+    Conditional in SQL, so many replicas together still write at most once a period.
+    """
+    now = at or utcnow()
+    with transaction():
+        changed = (
+            ApiToken.update(last_used_at=now)
+            .where(
+                (ApiToken.id == token_id)
+                & (
+                    ApiToken.last_used_at.is_null()
+                    | (ApiToken.last_used_at < now - timedelta(seconds=every_s))
+                )
+            )
+            .execute()
+        )
+    return bool(changed)
+
+
+@store_call
+def list_tokens(user_id: int) -> list[TokenRecord]:
+    """The user's tokens (revoked ones too), oldest first."""
+    user = _user_row(user_id)
+    rows = ApiToken.select().where(ApiToken.user == user.id).order_by(ApiToken.id)
+    return [_token(row, user.name) for row in rows]
+
+
+@store_call
+def get_token(token_id: int) -> TokenRecord:
+    row = ApiToken.select(ApiToken, User).join(User).where(ApiToken.id == token_id).first()
+    if row is None:
+        raise NotFound(f"no token with id {token_id}")
+    return _token(row, row.user.name)
+
+
+@store_call
+def revoke_token(token_id: int) -> TokenRecord:
+    """Revoke a token (idempotent: a revoked token keeps its first revocation time)."""
+    with transaction():
+        ApiToken.update(revoked_at=utcnow()).where(
+            (ApiToken.id == token_id) & ApiToken.revoked_at.is_null()
+        ).execute()
+        return get_token(token_id)
