@@ -1,0 +1,476 @@
+"""A Conveyor cluster of real OS processes for end-to-end tests (DESIGN.md §10).
+
+One ``serve --role pipeline`` process and N ``serve --role executor`` processes run on a
+fresh PostgreSQL database of their own and on the real RabbitMQ under queue names of
+their own. Each process has its own work directory and writes stdout/stderr to files, so
+a failing test can show what every process said (``Cluster.tails``). ``close`` kills and
+reaps every process and deletes the database, queues and exchanges, whatever happened.
+
+The tests drive it as a user would (gRPC with a bearer token) and judge it from the
+database, which is the system's source of truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import pika
+import psycopg2  # type: ignore[import-untyped]
+
+from conveyor.v1 import pipeline_pb2
+from rpc.client import Client, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "ERROR")
+START_TIMEOUT_S = 30.0
+T = TypeVar("T")
+
+
+class ClusterError(AssertionError):
+    """The cluster did not do what a test waited for (carries the processes' output)."""
+
+
+@dataclass
+class Process:
+    """One Conveyor server process and where its output goes."""
+
+    name: str
+    role: str
+    workdir: Path
+    listen: str  # host:port; port 0 until the first start picked one
+    popen: subprocess.Popen[bytes] | None = None
+    incarnation: int = 0
+    address: str = ""
+    exit_codes: list[int] = field(default_factory=list)
+
+    @property
+    def stdout(self) -> Path:
+        return self.workdir / f"stdout.{self.incarnation}.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.workdir / f"stderr.{self.incarnation}.log"
+
+    @property
+    def executor_id(self) -> str:
+        return f"{self.name}-{self.incarnation}"
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        """The last ``lines`` of every incarnation's stdout and stderr."""
+        out = [f"===== {self.name} ({self.role}), exit codes so far {self.exit_codes} ====="]
+        for incarnation in range(1, self.incarnation + 1):
+            for stream in ("stdout", "stderr"):
+                path = self.workdir / f"{stream}.{incarnation}.log"
+                if path.exists():
+                    text = path.read_text(errors="replace").splitlines()[-lines:]
+                    out.append(f"--- {path.name} (last {len(text)} lines)")
+                    out.extend(text)
+        return "\n".join(out)
+
+
+def _admin_connection(url: str) -> Any:
+    conn = psycopg2.connect(url, connect_timeout=5)
+    conn.autocommit = True
+    return conn
+
+
+def _database_url(base: str, name: str) -> str:
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+
+
+def issue_admin_token(database_url: str) -> str:
+    """A fresh instance-admin bearer token in ``database_url`` (through the store's own
+    bootstrap, in a child process so this process's store stays untouched)."""
+    code = (
+        "import sys, store\n"
+        "from rpc import tokens\n"
+        "store.open_database(sys.argv[1])\n"
+        "secret = tokens.new_token()\n"
+        "store.bootstrap_admin('e2e-admin', tokens.token_hash(secret), token_name='e2e',"
+        " force=True)\n"
+        "print(secret)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, database_url], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise ClusterError(f"issuing an admin token failed:\n{out.stderr}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+class Cluster:
+    """Real Conveyor processes on a private database and private queues.
+
+    ``env`` adds or overrides ``CONVEYOR_*`` variables of every process.
+    """
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        postgres_url: str,
+        amqp_url: str,
+        *,
+        executors: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        tag = uuid.uuid4().hex[:10]
+        self.tmp_path = tmp_path
+        self.admin_url = postgres_url
+        self.db_name = f"conveyor_e2e_{tag}"
+        self.database_url = _database_url(postgres_url, self.db_name)
+        self.amqp_url = amqp_url
+        self.queue = f"e2e-{tag}.builds"
+        self.prefix = f"e2e-{tag}"
+        self.internal_token = secrets.token_urlsafe(24)
+        self.token = ""
+        self.extra_env = dict(env or {})
+        self.executors = [
+            Process(f"exec-{chr(ord('a') + i)}", "executor", tmp_path / f"exec-{i}",
+                    "127.0.0.1:0")
+            for i in range(executors)
+        ]
+        self.pipeline = Process("pipeline", "pipeline", tmp_path / "pipeline", "127.0.0.1:0")
+        self._db_created = False
+        self._db: Any = None
+        self._clients: list[Client] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Create and migrate the database, then start the executors and the pipeline."""
+        admin = _admin_connection(self.admin_url)
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f"CREATE DATABASE {self.db_name}")
+        finally:
+            admin.close()
+        self._db_created = True
+        migrate = subprocess.run(
+            [sys.executable, "-m", "cli.main", "db", "migrate",
+             "--database-url", self.database_url],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )
+        if migrate.returncode != 0:
+            raise ClusterError(f"db migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+        self.token = issue_admin_token(self.database_url)
+        for proc in self.executors:
+            self._spawn(proc)
+        for proc in self.executors:
+            self._wait_serving(proc)
+        self._spawn(self.pipeline)
+        self._wait_serving(self.pipeline)
+
+    def close(self) -> None:
+        """Kill and reap every process; drop the database, queues and exchanges."""
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        for proc in [self.pipeline, *self.executors]:
+            self._reap(proc, signal.SIGKILL)
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                self._db.close()
+        if self._db_created:
+            admin = _admin_connection(self.admin_url)
+            try:
+                with admin.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS {self.db_name} WITH (FORCE)")
+            finally:
+                admin.close()
+        self._delete_broker_objects()
+
+    def __enter__(self) -> Cluster:
+        try:
+            self.start()
+        except BaseException:
+            tails = self.tails()
+            self.close()
+            raise ClusterError(f"the cluster did not start\n{tails}") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _env(self, proc: Process) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+        env.update({
+            "PYTHONUNBUFFERED": "1",
+            "CONVEYOR_ROLE": proc.role,
+            "CONVEYOR_LISTEN": proc.listen,
+            "CONVEYOR_DATABASE_URL": self.database_url,
+            "CONVEYOR_AMQP_URL": self.amqp_url,
+            "CONVEYOR_QUEUE_NAME": self.queue,
+            "CONVEYOR_QUEUE_PREFIX": self.prefix,
+            "CONVEYOR_INTERNAL_TOKEN": self.internal_token,
+            "CONVEYOR_EXECUTOR_ID": proc.executor_id,
+            "CONVEYOR_WORKDIR": str(proc.workdir / "work"),
+            "CONVEYOR_HOME": str(proc.workdir / "home"),
+            "CONVEYOR_METRICS_LISTEN": "off",
+            "CONVEYOR_LEASE_S": "2",
+            "CONVEYOR_RECONCILE_S": "0.5",
+            "CONVEYOR_DRAIN_S": "1",
+            "CONVEYOR_DB_RETRY_S": "60",
+        })
+        if proc.role == "pipeline":
+            env["CONVEYOR_EXECUTOR_ADDR"] = ",".join(e.address for e in self.executors)
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, proc: Process) -> None:
+        proc.incarnation += 1
+        proc.workdir.mkdir(parents=True, exist_ok=True)
+        with proc.stdout.open("wb") as out, proc.stderr.open("wb") as err:
+            proc.popen = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "serve", "--log-level", "INFO"],
+                cwd=ROOT, env=self._env(proc), stdout=out, stderr=err,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def _wait_serving(self, proc: Process) -> None:
+        prefix = f"conveyor serving role {proc.role} on "
+
+        def serving() -> str | None:
+            assert proc.popen is not None
+            first = proc.stdout.read_text(errors="replace").split("\n", 1)
+            if len(first) == 2 and first[0].startswith(prefix):
+                return first[0][len(prefix):].strip()
+            if proc.popen.poll() is not None:
+                raise ClusterError(f"{proc.name} exited with {proc.popen.returncode} before "
+                                   f"serving\n{proc.tail()}")
+            return None
+
+        proc.address = self.wait_for(f"{proc.name} to serve", serving, START_TIMEOUT_S)
+        proc.listen = proc.address  # a restart comes back on the same address
+
+    def _reap(self, proc: Process, sig: signal.Signals, timeout: float = 10.0) -> int | None:
+        popen = proc.popen
+        if popen is None:
+            return None
+        if popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                popen.send_signal(sig)
+            try:
+                popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(10)
+        proc.popen = None
+        proc.exit_codes.append(popen.returncode)
+        return popen.returncode
+
+    # -- executors ---------------------------------------------------------------------
+    def executor(self, name: str) -> Process:
+        for proc in self.executors:
+            if proc.name == name:
+                return proc
+        raise KeyError(f"no executor {name!r}; have {[p.name for p in self.executors]}")
+
+    def kill_executor(self, name: str) -> int | None:
+        """``kill -9``: no shutdown code runs; returns the exit status."""
+        return self._reap(self.executor(name), signal.SIGKILL)
+
+    def terminate_executor(self, name: str, timeout: float = 30.0) -> int | None:
+        """SIGTERM and wait for the process to exit by itself; returns its exit code."""
+        return self._reap(self.executor(name), signal.SIGTERM, timeout)
+
+    def start_executor(self, name: str) -> None:
+        """Start (again) an executor that is not running, on its previous address."""
+        proc = self.executor(name)
+        if proc.alive:
+            raise ClusterError(f"{name} is running already")
+        self._spawn(proc)
+        self._wait_serving(proc)
+
+    def restart_executor(self, name: str) -> None:
+        self.terminate_executor(name)
+        self.start_executor(name)
+
+    # -- clients -----------------------------------------------------------------------
+    def client(self) -> Client:
+        """A gRPC client of the pipeline process with the admin token (closed at close)."""
+        client = connect(self.pipeline.address, self.token)
+        self._clients.append(client)
+        return client
+
+    def create_pipeline(self, name: str, workflow_yaml: str) -> None:
+        self.client().pipelines.CreatePipeline(
+            pipeline_pb2.CreatePipelineRequest(name=name, workflow_yaml=workflow_yaml),
+            timeout=30)
+
+    def submit(self, pipeline: str, count: int = 1, timeout: float = 30.0) -> list[int]:
+        """Start ``count`` builds of ``pipeline`` through StartPipelineBuild; their ids."""
+        client = self.client()
+        ids = []
+        for _ in range(count):
+            response = client.pipelines.StartPipelineBuild(
+                pipeline_pb2.StartPipelineBuildRequest(pipeline=pipeline,
+                                                       request_id=uuid.uuid4().hex),
+                timeout=timeout)
+            ids.append(response.build.id)
+        return ids
+
+    def get_build(self, build_id: int) -> Any:
+        return self.client().pipelines.GetBuild(
+            pipeline_pb2.GetBuildRequest(build_id=build_id), timeout=30).build
+
+    # -- waiting -----------------------------------------------------------------------
+    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float,
+                 every: float = 0.1) -> T:
+        """Poll ``probe`` until it returns a value other than None; fail with the
+        processes' output after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if value is not None:
+                return value
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"timed out after {timeout:g}s waiting for {what}\n"
+                                   f"{self.tails()}")
+            time.sleep(every)
+
+    def wait_terminal(self, build_ids: Sequence[int], timeout: float = 60.0) -> dict[int, str]:
+        """Wait until every build is in a terminal state; their statuses."""
+        ids = list(build_ids)
+
+        def done() -> dict[int, str] | None:
+            statuses = self.build_statuses(ids)
+            return statuses if all(s in TERMINAL for s in statuses.values()) else None
+
+        try:
+            return self.wait_for(f"{len(ids)} builds to finish", done, timeout, every=0.2)
+        except ClusterError as exc:
+            pending = {k: v for k, v in self.build_statuses(ids).items() if v not in TERMINAL}
+            raise ClusterError(f"builds not finished: {pending}\n{exc}") from None
+
+    # -- the database ------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` on the cluster's database (autocommit; reconnects when cut)."""
+        for attempt in range(2):
+            try:
+                if self._db is None or self._db.closed:
+                    self._db = _admin_connection(self.database_url)
+                with self._db.cursor() as cur:
+                    cur.execute(sql, tuple(params))
+                    return list(cur.fetchall())
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                with contextlib.suppress(Exception):
+                    self._db.close()
+                self._db = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def build_statuses(self, build_ids: Sequence[int]) -> dict[int, str]:
+        rows = self.query("SELECT id, status FROM builds WHERE id = ANY(%s)", [list(build_ids)])
+        return {row[0]: row[1] for row in rows}
+
+    def builds(self) -> list[dict[str, Any]]:
+        rows = self.query("SELECT id, status, reason, owner, published, attempt FROM builds "
+                          "ORDER BY id")
+        keys = ("id", "status", "reason", "owner", "published", "attempt")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def jobs(self, build_id: int | None = None) -> list[dict[str, Any]]:
+        where, params = ("WHERE build_id = %s", [build_id]) if build_id is not None else ("", [])
+        rows = self.query(f"SELECT id, build_id, key, status, reason, attempt FROM jobs {where} "
+                          "ORDER BY build_id, key, attempt", params)
+        keys = ("id", "build_id", "key", "status", "reason", "attempt")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def log_lines(self, job_row_id: int) -> list[tuple[int, str]]:
+        """A job attempt's stored log as (line number, text), in line order."""
+        rows = self.query("SELECT first_line, content FROM log_chunks WHERE job_id = %s "
+                          "ORDER BY first_line", [job_row_id])
+        out = []
+        for first, content in rows:
+            for offset, text in enumerate(content.split("\n")):
+                out.append((first + offset, text))
+        return out
+
+    def owners(self, build_ids: Sequence[int]) -> dict[int, str | None]:
+        rows = self.query("SELECT id, owner FROM builds WHERE id = ANY(%s)", [list(build_ids)])
+        return {row[0]: row[1] for row in rows}
+
+    @contextlib.contextmanager
+    def database_unavailable(self) -> Iterator[None]:
+        """No connection to the cluster's database (and only it) while inside."""
+        admin = _admin_connection(self.admin_url)
+        try:
+            with admin.cursor() as cur:
+                cur.execute(f"ALTER DATABASE {self.db_name} WITH ALLOW_CONNECTIONS false")
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = %s AND pid <> pg_backend_pid()", [self.db_name])
+            yield
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f"ALTER DATABASE {self.db_name} WITH ALLOW_CONNECTIONS true")
+            admin.close()
+
+    # -- the broker --------------------------------------------------------------------
+    def _amqp(self) -> pika.BlockingConnection:
+        return pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+
+    def publish_raw(self, body: bytes) -> None:
+        """Put ``body`` straight on the build queue, as a foreign producer would."""
+        connection = self._amqp()
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish("", self.queue, body,
+                                  pika.BasicProperties(delivery_mode=2), mandatory=True)
+        finally:
+            connection.close()
+
+    def dead_letters(self) -> list[bytes]:
+        """Bodies waiting in the dead-letter queue (taken off it)."""
+        connection = self._amqp()
+        bodies = []
+        try:
+            channel = connection.channel()
+            while True:
+                method, _props, body = channel.basic_get(f"{self.queue}.dead", auto_ack=True)
+                if method is None:
+                    return bodies
+                bodies.append(body)
+        finally:
+            connection.close()
+
+    def _delete_broker_objects(self) -> None:
+        try:
+            connection = self._amqp()
+        except Exception:  # the broker is down: nothing we can clean up
+            return
+        try:
+            channel = connection.channel()
+            for queue in (self.queue, f"{self.queue}.dead"):
+                with contextlib.suppress(Exception):
+                    channel.queue_delete(queue)
+                if not channel.is_open:
+                    channel = connection.channel()
+            for exchange in (f"{self.prefix}.control", f"{self.prefix}.dead-letter"):
+                with contextlib.suppress(Exception):
+                    channel.exchange_delete(exchange)
+                if not channel.is_open:
+                    channel = connection.channel()
+        finally:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    # -- diagnostics -------------------------------------------------------------------
+    def tails(self, lines: int = 40) -> str:
+        return "\n".join(p.tail(lines) for p in [self.pipeline, *self.executors]
+                         if p.incarnation)
