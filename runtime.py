@@ -87,6 +87,14 @@ class Config:
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
     migrate_on_start: bool | None = None  # None: only for SQLite (embedded mode)
+    # Kubernetes backend: the namespace of the Jobs (default: the executor's own, in a
+    # cluster); the API server URL (tests, out of cluster; else in-cluster or kubeconfig);
+    # the image of jobs without `container`, and images by `runs-on` label.
+    namespace: str = ""
+    k8s_url: str = ""
+    image: str = "ubuntu:24.04"
+    runs_on_images: Mapping[str, str] = field(default_factory=dict)
+    k8s_pending_timeout_s: float = 120.0  # image pull errors / unschedulable → job fails
     # What the pipeline service sends ExecutorService: required when the roles run in
     # separate processes; role `all` makes up its own when unset.
     internal_token: str = field(default="", repr=False)
@@ -108,6 +116,9 @@ class Config:
             "executor_id": "CONVEYOR_EXECUTOR_ID",
             "queue_name": "CONVEYOR_QUEUE_NAME",
             "queue_prefix": "CONVEYOR_QUEUE_PREFIX",
+            "namespace": "CONVEYOR_NAMESPACE",
+            "k8s_url": "CONVEYOR_K8S_URL",
+            "image": "CONVEYOR_DEFAULT_IMAGE",
             "metrics_listen": "CONVEYOR_METRICS_LISTEN",
             "internal_token": "CONVEYOR_INTERNAL_TOKEN",
         }
@@ -124,12 +135,16 @@ class Config:
             ("lease_s", "CONVEYOR_LEASE_S", float),
             ("reconcile_s", "CONVEYOR_RECONCILE_S", float),
             ("drain_s", "CONVEYOR_DRAIN_S", float),
+            ("k8s_pending_timeout_s", "CONVEYOR_K8S_PENDING_TIMEOUT_S", float),
             ("max_queued_per_pipeline", "CONVEYOR_MAX_QUEUED_PER_PIPELINE", int),
             ("max_streams_per_user", "CONVEYOR_MAX_STREAMS_PER_USER", int),
         )
         for name, var, kind in numbers:
             if env.get(var):
                 values[name] = _positive(var, env[var], kind)
+        if env.get("CONVEYOR_RUNS_ON_IMAGES"):
+            values["runs_on_images"] = parse_image_map(
+                "CONVEYOR_RUNS_ON_IMAGES", env["CONVEYOR_RUNS_ON_IMAGES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
         if not config.database_url:
@@ -173,6 +188,21 @@ def _positive(var: str, text: str, kind: type[int] | type[float]) -> int | float
     if value <= 0:
         raise ConfigError(f"{var} must be positive, got {text!r}")
     return value
+
+
+def parse_image_map(var: str, text: str) -> dict[str, str]:
+    """``ubuntu-latest=ubuntu:24.04,alpine=alpine:3.20`` → {label: image}."""
+    out: dict[str, str] = {}
+    for n, item in enumerate(p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        label, sep, image = (part.strip() for part in item.partition("="))
+        if not sep or not label or not image:
+            raise ConfigError(f"{var}: entry {n + 1} ({item!r}) must be LABEL=IMAGE")
+        if label in out:
+            raise ConfigError(f"{var}: label {label!r} is mapped twice")
+        out[label] = image
+    return out
 
 
 class _LateStub:
@@ -266,7 +296,8 @@ class Runtime:
 
     def _start_executor(self, queue: BuildQueue) -> None:
         cfg = self.config
-        services = Services(feed=self.feed, gate=LineGate(), owner=cfg.executor_id)
+        services = Services(feed=self.feed, gate=LineGate(), owner=cfg.executor_id,
+                            backend_adopts=cfg.backend == "kubernetes")
 
         def start_queue(hook: Any) -> pykka.ActorRef[Any]:
             return QueueActor.start(queue, services.get("supervisor"), prefetch=cfg.max_builds,
@@ -293,7 +324,22 @@ class Runtime:
         if self.config.backend == "local":
             workdir = self.config.workdir
             return lambda hook: LocalActor.start(services, workdir, on_crash=hook)
-        raise ConfigError("CONVEYOR_BACKEND=kubernetes is not available in this build yet")
+        from actors.k8s_actor import K8sActor, K8sSettings
+        from k8s.client import KubeConfigError, in_cluster_namespace, load_configuration
+
+        cfg = self.config
+        try:
+            configuration = load_configuration(url=cfg.k8s_url, pool_size=cfg.max_jobs + 16)
+        except KubeConfigError as exc:
+            raise ConfigError(str(exc)) from exc
+        settings = K8sSettings(
+            configuration=configuration,
+            namespace=cfg.namespace or in_cluster_namespace() or "default",
+            default_image=cfg.image,
+            runs_on_images=dict(cfg.runs_on_images),
+            pending_timeout_s=cfg.k8s_pending_timeout_s,
+        )
+        return lambda hook: K8sActor.start(services, settings, on_crash=hook)
 
     def _on_fatal(self, reason: str) -> None:
         self.fatal_reason = reason
