@@ -110,7 +110,12 @@ class PodWatch:
         self.on_synced()
 
     def _watch_once(self, stop: threading.Event) -> None:
-        stream = self.api.watch_pods(self.selector, self.resource_version, self.timeout_s)
+        try:
+            stream = self.api.watch_pods(self.selector, self.resource_version, self.timeout_s)
+        except KubeError as exc:
+            if exc.status == 410:  # some servers answer an expired version with a plain 410
+                raise Expired() from exc
+            raise
         with self._lock:
             self._stream = stream
         self.stats["watch_streams"] += 1

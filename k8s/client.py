@@ -244,8 +244,9 @@ class Stream:
 
     def close(self) -> None:
         """Unblock a reader on another thread and release the connection."""
-        # RuntimeError: the connection is back in the pool already (the stream ended).
-        with contextlib.suppress(AttributeError, OSError, RuntimeError):
+        # RuntimeError / ValueError: the connection is already back in the pool, or was
+        # never one that can be shut down: nothing is blocked on it.
+        with contextlib.suppress(AttributeError, OSError, RuntimeError, ValueError):
             self.response.shutdown()
         with contextlib.suppress(AttributeError, OSError, urllib3.exceptions.HTTPError):
             self.response.release_conn()
