@@ -118,8 +118,9 @@ jobs:
 """
 
 
-def run_takeover(tmp_path: Path, emulator: Emulator, python: str = sys.executable) -> None:
-    env = executor_env(tmp_path, emulator.url)
+def run_takeover(tmp_path: Path, emulator: Emulator, python: str = sys.executable,
+                 extra_env: dict[str, str] | None = None) -> None:
+    env = {**executor_env(tmp_path, emulator.url), **(extra_env or {})}
     token = bootstrap(env, python)
     gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
     with executor(env, python) as (first, address), connect(address, token) as client:
