@@ -33,6 +33,7 @@ from actors.messages import (
     CancelRequested,
     JobFinished,
     JobPersisted,
+    LeaseLost,
     SlotGranted,
     StartBuild,
 )
@@ -99,6 +100,8 @@ class BuildActor(ConveyorActor):
             if self.scheduler is not None:
                 self._apply(self.scheduler.cancel(message.reason))
                 self._maybe_finish()
+        elif isinstance(message, LeaseLost):
+            self._lease_lost()
         else:
             return super().on_receive(message)
         return None
@@ -239,10 +242,29 @@ class BuildActor(ConveyorActor):
         self._finish_build(status, reason)
 
     def _finish_build(self, status: BuildStatus, reason: str) -> None:
+        # Fence the terminal write: renewing proves we still hold the build, and nobody can
+        # take it over until the renewed lease runs out, long after the write below. An
+        # executor whose lease expired (the database was unreachable for longer than a
+        # lease) must not finish a build that its new owner is running again.
+        if not store.renew_leases(self.services.owner, [self.build_id], self.lease_s):
+            self._lease_lost()
+            return
         store.finish_build(self.build_id, status, reason)
         metrics.build_finished(status.value, time.monotonic() - self.started_at)  # metrics
         self.services.feed.publish(self.build_id)
         self._stop_with(status, reason)
+
+    def _lease_lost(self) -> None:
+        if self.finished:
+            return
+        log.error("build %s was taken over by another executor: stopping our work on it",
+                  self.build_id)
+        self.counters["leases_lost"] += 1
+        for ref in self.jobs.values():
+            tell_safely(ref, LeaseLost(self.build_id))
+        self.jobs.clear()
+        self.waiting_slot.clear()
+        self._stop_with(BuildStatus.RUNNING, "taken over by another executor")
 
     def _stop_with(self, status: BuildStatus, reason: str) -> None:
         self.finished = True

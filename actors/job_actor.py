@@ -26,6 +26,7 @@ from actors.messages import (
     JobFinished,
     JobLaunched,
     JobPersisted,
+    LeaseLost,
     LogsFlushed,
     RunJob,
     StepEventSeen,
@@ -100,6 +101,8 @@ class JobActor(ConveyorActor):
             self._persist()
         elif isinstance(message, CancelJob):
             self._cancel(message.reason)
+        elif isinstance(message, LeaseLost):
+            self._abandon()
         else:
             return super().on_receive(message)
         return None
@@ -196,6 +199,16 @@ class JobActor(ConveyorActor):
         self.cancel_reason = reason
         self.state = "cancelling"
         tell_safely(self.services.backend, StopJob(self.handle, reason))
+
+    def _abandon(self) -> None:
+        self.state = "abandoned: build taken over"
+        if not self.services.backend_adopts:
+            # A local process is ours alone and the new owner runs the job again: left
+            # running, it could complete twice. An adoptable backend's job (Kubernetes) is
+            # the one the new owner re-attaches to: leave it alone.
+            tell_safely(self.services.backend,
+                        StopJob(self.handle, "build taken over by another executor"))
+        self.stop()
 
     def _finish(self, status: JobStatus, reason: str, exit_code: int | None = None) -> None:
         if self.result is not None:

@@ -77,6 +77,15 @@ class CancelJob:
     reason: str
 
 
+@dataclass(frozen=True)
+class LeaseLost:
+    """Another executor took the build over (our lease ran out, e.g. while the database
+    was unreachable): stop working on it here and write nothing more about it; the new
+    owner carries on from the database."""
+
+    build_id: int
+
+
 # -- backend protocol (LocalActor, K8sActor) ----------------------------------------------
 
 

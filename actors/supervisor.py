@@ -29,6 +29,7 @@ from actors.messages import (
     CancelRequested,
     ChildFailed,
     Describe,
+    LeaseLost,
     StartBuild,
     StopConsuming,
     Tick,
@@ -38,6 +39,7 @@ from actors.slots import JobSlots
 from broker.base import BrokerError, BuildQueue
 from conveyor.v1 import executor_pb2
 from observability import metrics
+from workflow.states import BuildStatus
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class Supervisor(ConveyorActor):
         self.children = {spec.name: _Child(spec, restarts=deque()) for spec in specs}
         self.builds: dict[int, pykka.ActorRef[Any]] = {}
         self.backlog: deque[BuildRequested] = deque()
+        self.lost: set[int] = set()  # builds another executor took over, still stopping
         self.idle = threading.Event()
         self.idle.set()
         self.accepting = True
@@ -196,6 +199,7 @@ class Supervisor(ConveyorActor):
 
     def _build_finished(self, message: BuildFinished) -> None:
         self.builds.pop(message.build_id, None)
+        self.lost.discard(message.build_id)
         self.counters[f"builds_{message.status.lower()}"] += 1
         while self.backlog and len(self.builds) < self.config.max_builds:
             nxt = self.backlog.popleft()
@@ -250,7 +254,7 @@ class Supervisor(ConveyorActor):
                 kept = set(store.renew_leases(self.services.owner, list(self.builds),
                                               self.config.lease_s))
                 for build_id in set(self.builds) - kept:
-                    log.error("lost the lease of build %s: another executor took it", build_id)
+                    self._check_lost(build_id)
             if self.accepting:
                 room = self.config.max_builds - len(self.builds)
                 for build in store.expired_builds(limit=max(room, 0)):
@@ -267,6 +271,21 @@ class Supervisor(ConveyorActor):
                 self.counters["republished"] += 1
         except (store.StoreError, BrokerError) as exc:
             log.warning("reconciliation failed, will retry: %s", exc)
+
+    def _check_lost(self, build_id: int) -> None:
+        """A build whose lease we could not renew: not claimed yet, finishing, or taken
+        over by another executor after our lease ran out — then stop our work on it."""
+        if build_id in self.lost:
+            return
+        record = store.get_build(build_id)
+        if record.status != BuildStatus.RUNNING or record.owner == self.services.owner:
+            return
+        self.lost.add(build_id)
+        log.error("lost the lease of build %s: %s took it over", build_id, record.owner)
+        self.counters["leases_lost"] += 1
+        ref = self.builds.get(build_id)
+        if ref is not None:
+            tell_safely(ref, LeaseLost(build_id))
 
     # -- asks (runtime, console) -----------------------------------------------------
     def stop_accepting(self) -> None:
