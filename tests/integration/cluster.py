@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -26,11 +27,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import pika
 import psycopg2  # type: ignore[import-untyped]
 
 from conveyor.v1 import pipeline_pb2
 from rpc.client import Client, connect
+from tests.integration import rabbit
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "ERROR")
@@ -78,7 +79,8 @@ class Process:
             for stream in ("stdout", "stderr"):
                 path = self.workdir / f"{stream}.{incarnation}.log"
                 if path.exists():
-                    text = path.read_text(errors="replace").splitlines()[-lines:]
+                    text = [line for line in path.read_text(errors="replace").splitlines()
+                            if " pika." not in line][-lines:]  # pika's own logging: noise
                     out.append(f"--- {path.name} (last {len(text)} lines)")
                     out.extend(text)
         return "\n".join(out)
@@ -235,7 +237,7 @@ class Cluster:
         proc.workdir.mkdir(parents=True, exist_ok=True)
         with proc.stdout.open("wb") as out, proc.stderr.open("wb") as err:
             proc.popen = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "serve", "--log-level", "INFO"],
+                [sys.executable, "-m", "cli.main", "serve", "--log-level", "WARNING"],
                 cwd=ROOT, env=self._env(proc), stdout=out, stderr=err,
                 stdin=subprocess.DEVNULL,
             )
@@ -420,55 +422,31 @@ class Cluster:
                 cur.execute(f"ALTER DATABASE {self.db_name} WITH ALLOW_CONNECTIONS true")
             admin.close()
 
-    # -- the broker --------------------------------------------------------------------
-    def _amqp(self) -> pika.BlockingConnection:
-        return pika.BlockingConnection(pika.URLParameters(self.amqp_url))
-
+    # -- the broker ---------------------------------------------------------------------
     def publish_raw(self, body: bytes) -> None:
         """Put ``body`` straight on the build queue, as a foreign producer would."""
-        connection = self._amqp()
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            channel.basic_publish("", self.queue, body,
-                                  pika.BasicProperties(delivery_mode=2), mandatory=True)
-        finally:
-            connection.close()
+        rabbit.publish_raw(self.amqp_url, self.queue, body)
 
     def dead_letters(self) -> list[bytes]:
         """Bodies waiting in the dead-letter queue (taken off it)."""
-        connection = self._amqp()
-        bodies = []
-        try:
-            channel = connection.channel()
-            while True:
-                method, _props, body = channel.basic_get(f"{self.queue}.dead", auto_ack=True)
-                if method is None:
-                    return bodies
-                bodies.append(body)
-        finally:
-            connection.close()
+        return rabbit.drain(self.amqp_url, f"{self.queue}.dead")
+
+    def consumers(self) -> int:
+        """Consumers of the build queue now (one per connected executor)."""
+        return rabbit.consumer_count(self.amqp_url, self.queue)
 
     def _delete_broker_objects(self) -> None:
-        try:
-            connection = self._amqp()
-        except Exception:  # the broker is down: nothing we can clean up
-            return
-        try:
-            channel = connection.channel()
-            for queue in (self.queue, f"{self.queue}.dead"):
-                with contextlib.suppress(Exception):
-                    channel.queue_delete(queue)
-                if not channel.is_open:
-                    channel = connection.channel()
-            for exchange in (f"{self.prefix}.control", f"{self.prefix}.dead-letter"):
-                with contextlib.suppress(Exception):
-                    channel.exchange_delete(exchange)
-                if not channel.is_open:
-                    channel = connection.channel()
-        finally:
-            with contextlib.suppress(Exception):
-                connection.close()
+        rabbit.delete(self.amqp_url, queues=(self.queue, f"{self.queue}.dead"),
+                      exchanges=(f"{self.prefix}.control", f"{self.prefix}.dead-letter"))
+
+    def logged(self, pattern: str, procs: Sequence[Process] | None = None) -> bool:
+        """Whether any of ``procs`` (default: every executor) logged a line matching the
+        regular expression ``pattern`` in its current incarnation."""
+        regex = re.compile(pattern)
+        for proc in procs if procs is not None else self.executors:
+            if proc.stderr.exists() and regex.search(proc.stderr.read_text(errors="replace")):
+                return True
+        return False
 
     # -- diagnostics -------------------------------------------------------------------
     def tails(self, lines: int = 40) -> str:
