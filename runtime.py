@@ -30,7 +30,7 @@ import pykka
 import store
 from actors.description import ActorDescription, RuntimeInfo
 from actors.introspection import describe_all
-from actors.local_actor import LocalActor
+from actors.local_actor import LocalActor, probe_isolation
 from actors.log_actor import LogActor
 from actors.logbatch import LineGate
 from actors.queue_actor import QueueActor
@@ -323,7 +323,9 @@ class Runtime:
     def _backend_spec(self, services: Services) -> Callable[[Any], pykka.ActorRef[Any]]:
         if self.config.backend == "local":
             workdir = self.config.workdir
-            return lambda hook: LocalActor.start(services, workdir, on_crash=hook)
+            isolation = probe_isolation()  # once: restarts of the actor reuse it
+            return lambda hook: LocalActor.start(services, workdir, on_crash=hook,
+                                                 isolation=isolation)
         from actors.k8s_actor import K8sActor, K8sSettings
         from k8s.client import KubeConfigError, in_cluster_namespace, load_configuration
 
