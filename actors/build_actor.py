@@ -286,11 +286,14 @@ class BuildActor(ConveyorActor):
         super().on_failure(exception_type, exception_value, traceback)
         if self._delivery is not None:
             # Failed before claiming (the database may be down): let the broker redeliver
-            # it; its delivery limit dead-letters a message that fails every time.
-            self._delivery.reject(requeue=True)
+            # it; its delivery limit dead-letters a message that fails every time. The
+            # supervisor hears first that this actor is gone: were the redelivery first,
+            # it would ack it as a duplicate of a build it runs, and the message would be
+            # lost instead of dead-lettered.
             self.slots.release_owner(self.key)
             tell_safely(self.parent, BuildFinished(self.build_id, BuildStatus.QUEUED.value,
                                                    "requeued"))
+            self._delivery.reject(requeue=True)
             return
         reason = f"internal error: {exception_value!r}"
         for ref in self.jobs.values():
