@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.v1 import executor_pb2
 from tests.integration import rabbit
 from tests.integration.cluster import Cluster
 
@@ -165,3 +166,62 @@ def test_postgresql_unavailable_for_a_while(make_cluster: Callable[..., Cluster]
     assert not unfinished, unfinished
     later = cluster.submit("slow", 1)
     assert set(cluster.wait_terminal(later).values()) == {"SUCCEEDED"}
+
+
+def collect_dead_letters(cluster: Cluster, wanted: bytes, timeout: float = 30) -> list[bytes]:
+    """Dead-lettered bodies, read until ``wanted`` is among them."""
+    seen: list[bytes] = []
+
+    def arrived() -> bool | None:
+        seen.extend(cluster.dead_letters())
+        return True if wanted in seen else None
+
+    cluster.wait_for(f"{wanted!r} in the dead-letter queue", arrived, timeout)
+    return seen
+
+
+def test_poison_messages_are_dead_lettered_and_consumption_goes_on(
+        make_cluster: Callable[..., Cluster]) -> None:
+    cluster = make_cluster(executors=2)
+    cluster.create_pipeline("quick", QUICK)
+
+    undecodable = b"not a protobuf \xff\xff"  # 'n' starts a field of wire type 6: invalid
+    cluster.publish_raw(undecodable)
+    assert collect_dead_letters(cluster, undecodable) == [undecodable]
+    first = cluster.submit("quick", 1)
+    assert cluster.wait_terminal(first) == {first[0]: "SUCCEEDED"}
+
+    # Decodes, but every delivery fails before the build is claimed (there is no such
+    # build): it goes back to the queue each time until the delivery limit dead-letters it.
+    failing = executor_pb2.BuildJob(build_id=987_654_321, attempt=1).SerializeToString()
+    cluster.publish_raw(failing)
+    assert collect_dead_letters(cluster, failing) == [failing]
+    assert cluster.logged("987654321")
+    then = cluster.submit("quick", 3)
+    assert set(cluster.wait_terminal(then).values()) == {"SUCCEEDED"}
+    assert cluster.dead_letters() == []
+
+
+def test_sigterm_hands_builds_over_and_exits_0(make_cluster: Callable[..., Cluster],
+                                              tmp_path: Path) -> None:
+    cluster = make_cluster(executors=2)  # CONVEYOR_DRAIN_S=1: builds outlast the drain
+    shared = tmp_path / "completed.txt"
+    cluster.create_pipeline("slow", numbered_workflow(shared))
+    ids = cluster.submit("slow", 4)
+    leaving, staying = cluster.executors
+    leaving_id = leaving.executor_id
+    cluster.wait_for(f"{leaving_id} to run a job", lambda: running_job_of(cluster, leaving_id),
+                     timeout=30)
+    held = [b for b, owner in cluster.owners(ids).items() if owner == leaving_id]
+    assert cluster.terminate_executor(leaving.name) == 0
+
+    statuses = cluster.wait_terminal(ids, timeout=60)
+    assert set(statuses.values()) == {"SUCCEEDED"}, statuses
+    assert set(cluster.owners(held).values()) == {staying.executor_id}
+    assert_each_job_completed_once(cluster, ids, shared)
+    assert_final_logs_complete(cluster, ids)
+
+    cluster.start_executor(leaving.name)  # comes back on its address and takes work again
+    later = cluster.submit("slow", 4)
+    assert set(cluster.wait_terminal(later, timeout=60).values()) == {"SUCCEEDED"}
+    assert_each_job_completed_once(cluster, ids + later, shared)
