@@ -92,6 +92,8 @@ class Supervisor(ConveyorActor):
         self.children = {spec.name: _Child(spec, restarts=deque()) for spec in specs}
         self.builds: dict[int, pykka.ActorRef[Any]] = {}
         self.backlog: deque[BuildRequested] = deque()
+        self.attempts: dict[int, int] = {}  # build id -> attempt its BuildActor runs
+        self.deferred: dict[int, BuildRequested] = {}  # retries waiting for that actor
         self.lost: set[int] = set()  # builds another executor took over, still stopping
         self.idle = threading.Event()
         self.idle.set()
@@ -172,7 +174,11 @@ class Supervisor(ConveyorActor):
 
     def _requested(self, message: BuildRequested) -> None:
         if message.build_id in self.builds:
-            if message.delivery is not None:  # a redelivery of a build we already run
+            if message.attempt > self.attempts.get(message.build_id, 0):
+                # A retry (new attempt) of a build whose previous attempt is still winding
+                # down here: run it once that actor is gone, or the message would be lost.
+                self.deferred[message.build_id] = message
+            elif message.delivery is not None:  # a redelivery of a build we already run
                 message.delivery.ack()
             return
         if not self.accepting:
@@ -182,9 +188,9 @@ class Supervisor(ConveyorActor):
         if len(self.builds) >= self.config.max_builds:
             self.backlog.append(message)
             return
-        self._run_build(message.build_id, message.delivery)
+        self._run_build(message.build_id, message.delivery, message.attempt)
 
-    def _run_build(self, build_id: int, delivery: Any) -> None:
+    def _run_build(self, build_id: int, delivery: Any, attempt: int = 0) -> None:
         ref = BuildActor.start(
             build_id,
             parent=self.actor_ref,
@@ -193,18 +199,23 @@ class Supervisor(ConveyorActor):
             lease_s=self.config.lease_s,
         )
         self.builds[build_id] = ref
+        self.attempts[build_id] = attempt
         self.idle.clear()
         self.counters["builds_started"] += 1
         ref.tell(StartBuild(delivery))
 
     def _build_finished(self, message: BuildFinished) -> None:
         self.builds.pop(message.build_id, None)
+        self.attempts.pop(message.build_id, None)
+        deferred = self.deferred.pop(message.build_id, None)
+        if deferred is not None:
+            self._requested(deferred)
         self.lost.discard(message.build_id)
         self.counters[f"builds_{message.status.lower()}"] += 1
         while self.backlog and len(self.builds) < self.config.max_builds:
             nxt = self.backlog.popleft()
             if self.accepting:
-                self._run_build(nxt.build_id, nxt.delivery)
+                self._run_build(nxt.build_id, nxt.delivery, nxt.attempt)
             elif nxt.delivery is not None:
                 nxt.delivery.reject(requeue=True)
         if not self.builds:
@@ -263,7 +274,7 @@ class Supervisor(ConveyorActor):
                                     build.id, build.owner)
                         self.counters["takeovers"] += 1
                         metrics.build_taken_over()  # metrics
-                        self._run_build(build.id, None)
+                        self._run_build(build.id, None, build.attempt)
             for build in store.unpublished_builds(self.config.republish_after_s):
                 body = executor_pb2.BuildJob(build_id=build.id, attempt=build.attempt)
                 self.queue.publish_build(body.SerializeToString())
