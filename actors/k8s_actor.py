@@ -45,8 +45,9 @@ from k8s.manifests import CONTAINER_NAME, MANAGED_SELECTOR, build_job_manifest
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 360 * 60.0  # GitHub's default job timeout
-# Benchmarks set this to a list to receive (Kubernetes Job name, "create", monotonic time)
-# just before each Job create request.
+# Benchmarks set this to a list to receive (Kubernetes Job name, event, monotonic time):
+# "run" (RunJob received), "create" (just before the create request), "drained" (its
+# log is read), "exited" (JobExited told).
 TIMELINE: list[tuple[str, str, float]] | None = None
 
 
@@ -201,6 +202,8 @@ class K8sActor(ConveyorActor):
             existing.run = run
             return
         name = attempt_job_name(run.build_id, run.job_key, run.attempt, 0)
+        if TIMELINE is not None:
+            TIMELINE.append((name, "run", time.monotonic()))
         tracker = Tracker(run=run, k8s_name=name, nonce=run.nonce, created_at=time.monotonic())
         self.trackers[run.name] = tracker
         self.by_k8s_name[name] = run.name
@@ -456,6 +459,8 @@ class K8sActor(ConveyorActor):
 
     def _log_drained(self, msg: _LogDrained) -> None:
         tracker = self.trackers.get(msg.handle)
+        if TIMELINE is not None and tracker is not None:
+            TIMELINE.append((tracker.k8s_name, "drained", time.monotonic()))
         if tracker is None or msg.pod_uid != tracker.pod_uid:
             return
         tracker.drained = True
@@ -503,6 +508,8 @@ class K8sActor(ConveyorActor):
         self.waiting_sync.discard(handle)
         self.counters["jobs_finished"] += 1
         tell_safely(tracker.run.reply_to, exited)
+        if TIMELINE is not None:
+            TIMELINE.append((tracker.k8s_name, "exited", time.monotonic()))
 
     # -- cancelling ------------------------------------------------------------------------
     def _stop_job(self, msg: StopJob) -> None:

@@ -3,6 +3,8 @@ each ends with the right outcome, no log line lost or duplicated, no Job duplica
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,16 @@ import pytest
 from actors.k8s_actor import K8sActor
 from actors.k8s_tracker import attempt_job_name
 from conveyor.v1 import pipeline_pb2
-from k8s.emulator import Emulator
+from k8s.emulator import Emulator, Settings
 from tests.engine.harness import Engine
-from tests.k8s_backend.conftest import NS, backend, jobs_per_key, k8s_jobs, k8s_pods
+from tests.k8s_backend.conftest import (
+    NS,
+    backend,
+    jobs_per_key,
+    k8s_jobs,
+    k8s_pods,
+    kube_engine,
+)
 
 EVICTED = "evicted: The node was low on resource: memory."
 
@@ -90,6 +99,31 @@ def test_410_on_the_watch_lists_again(k8s_eng: Engine, emulator: Emulator,
     assert emulator.drop_watches() == 1
     finish_gated(k8s_eng, emulator, build_id, gate)
     assert backend().counters["relists"] == 2
+
+
+def test_expired_version_in_the_watch_stream_lists_again(tmp_path: Path) -> None:
+    # Bookmarks off (in effect) and a short history: the watch's version falls out of the
+    # history while other objects change, and its reconnect gets the in-stream ERROR 410.
+    settings = Settings(history_limit=20, bookmark_interval_s=600, grace_cap_s=1.0)
+    with Emulator(tmp_path / "emu", settings=settings) as emulator, \
+            kube_engine(tmp_path, emulator) as eng:
+        gate = tmp_path / "gate"
+        build_id = gated_build(eng, gate)
+        [ref] = pykka.ActorRegistry.get_by_class(K8sActor)
+        watch = ref.proxy().watch.get(timeout=5)
+        n = 0
+        while emulator.stats()["store"]["compacted_resource_version"] <= \
+                int(watch.resource_version):
+            n += 1
+            body = json.dumps({"metadata": {"name": f"other-{n}"}, "spec": {
+                "restartPolicy": "Never", "containers": [{"name": "c", "image": "x",
+                                                          "command": ["true"]}]}}).encode()
+            urllib.request.urlopen(urllib.request.Request(
+                f"{emulator.url}/api/v1/namespaces/other/pods", data=body, method="POST"),
+                timeout=10).close()
+        assert emulator.drop_watches() == 1
+        finish_gated(eng, emulator, build_id, gate)
+        assert backend().counters["relists"] == 2
 
 
 def test_api_error_bursts_are_retried(k8s_eng: Engine, emulator: Emulator) -> None:

@@ -94,7 +94,7 @@ def log_text(client: Client, build_id: int, key: str) -> list[str]:
 
 
 def final_build(client: Client, build_id: int) -> common_pb2.Build:
-    last = None
+    last: common_pb2.Build | None = None
     for message in client.pipelines.WatchBuild(
             pipeline_pb2.WatchBuildRequest(build_id=build_id), timeout=60):
         last = message.build

@@ -1,0 +1,125 @@
+"""Kubernetes backend benchmark (issue 5): prints figures, asserts nothing.
+
+Runs the all-in-one runtime (SQLite, memory queue) with ``CONVEYOR_BACKEND=kubernetes``
+against the API emulator (in this process: it runs the pods and shares the CPU) and a
+build of ``--width`` × ``--depth`` jobs, where each job of a layer needs two jobs of the
+layer before. Prints:
+- API requests per job, by verb (from the emulator's counters): must not grow with the
+  number of jobs (no polling, no watch per job);
+- dependency release latency, Conveyor side: from the arrival in the K8sActor's pod watch
+  of the Succeeded event of a job's last-finishing dependency, to the create request of
+  the job's Kubernetes Job (p50, p99, max).
+
+Usage: .venv/bin/python -m bench.k8s [--width 20] [--depth 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import actors.k8s_actor as k8s_actor
+import actors.k8s_watch as k8s_watch
+from k8s.emulator import Emulator, Settings
+from k8s.manifests import job_name
+from tests.engine.harness import engine
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def dag(width: int, depth: int) -> tuple[str, dict[str, list[str]]]:
+    needs: dict[str, list[str]] = {}
+    lines = ["jobs:"]
+    for layer in range(depth):
+        for i in range(width):
+            key = f"l{layer}_{i}"
+            deps = [] if layer == 0 else sorted({f"l{layer - 1}_{i}",
+                                                 f"l{layer - 1}_{(i + 1) % width}"})
+            needs[key] = deps
+            need = f"needs: [{', '.join(deps)}], " if deps else ""
+            lines.append(f"  {key}: {{{need}steps: [{{run: 'true'}}]}}")
+    return "\n".join(lines) + "\n", needs
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--width", type=int, default=20)
+    p.add_argument("--depth", type=int, default=10)
+    args = p.parse_args()
+    text, needs = dag(args.width, args.depth)
+    total_jobs = len(needs)
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            Emulator(Path(tmp) / "emu", settings=Settings(bookmark_interval_s=5.0)) as emu, \
+            engine(Path(tmp), backend="kubernetes", k8s_url=emu.url, namespace="bench",
+                   max_jobs=64) as eng:
+        warm = eng.run("jobs:\n  warm: {steps: [{run: 'true'}]}\n", timeout=60)
+        assert warm.status == "SUCCEEDED", warm.build.reason
+        emu.reset_stats()
+        k8s_actor.TIMELINE, k8s_watch.TIMELINE = [], []
+        start = time.perf_counter()
+        result = eng.run(text, timeout=900)
+        elapsed = time.perf_counter() - start
+        creates, succeeded = k8s_actor.TIMELINE, k8s_watch.TIMELINE
+        k8s_actor.TIMELINE = k8s_watch.TIMELINE = None
+        assert result.status == "SUCCEEDED", result.build.reason
+        stats = emu.stats()
+
+    by_verb = stats["by_verb"]
+    shared = by_verb.get("watch pods", 0) + by_verb.get("list pods", 0)
+    per_job = {verb: n / total_jobs for verb, n in sorted(by_verb.items())
+               if verb not in ("watch pods", "list pods")}
+    print(f"{total_jobs} jobs ({args.width} wide, {args.depth} deep, 2 needs each): "
+          f"{elapsed:.2f}s, {total_jobs / elapsed:.1f} jobs/s")
+    print(f"API requests: {stats['total']} in all; per job "
+          f"{(stats['total'] - shared) / total_jobs:.2f} "
+          f"({', '.join(f'{v} {n:.2f}' for v, n in per_job.items())}); "
+          f"shared watch/list requests: {shared}; watch events sent: "
+          f"{stats['watch_events_sent']}")
+
+    build_id = result.build.id
+    first: dict[tuple[str, str], float] = {}
+    for name, kind, t in creates:
+        first.setdefault((name, kind), t)
+    first_create = {name: t for (name, kind), t in first.items() if kind == "create"}
+    first_success: dict[str, float] = {}
+    for name, _kind, t in succeeded:
+        first_success.setdefault(name, t)
+    latencies = []
+    for key, deps in needs.items():
+        if not deps:
+            continue
+        released = max(first_success[job_name(build_id, d, 1)] for d in deps)
+        latencies.append((first_create[job_name(build_id, key, 1)] - released) * 1000)
+    stages: dict[str, list[float]] = {"succeeded → log drained": [],
+                                      "log drained → JobExited": [],
+                                      "JobExited → dependent's RunJob (engine)": [],
+                                      "RunJob → create request": []}
+    for key, deps in needs.items():
+        if not deps:
+            continue
+        last = max(deps, key=lambda d: first_success[job_name(build_id, d, 1)])
+        dep, me = job_name(build_id, last, 1), job_name(build_id, key, 1)
+        marks = [first_success[dep], first[(dep, "drained")], first[(dep, "exited")],
+                 first[(me, "run")], first[(me, "create")]]
+        for stage, (a, b) in zip(stages, itertools.pairwise(marks), strict=True):
+            stages[stage].append((b - a) * 1000)
+    for stage, values in stages.items():
+        print(f"  {stage}: p50 {statistics.median(values):.1f} ms, "
+              f"p99 {percentile(values, 0.99):.1f} ms")
+    print(f"dependency release, Succeeded event in the watch → dependent's Job create "
+          f"request ({len(latencies)} edges): p50 {statistics.median(latencies):.1f} ms, "
+          f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
