@@ -56,6 +56,7 @@ class PodWatch:
         self.stats = {"watch_streams": 0, "watch_restarts": 0, "relists": 0,
                       "watch_errors": 0, "bookmarks": 0, "pod_events": 0}
         self._stream: Stream | None = None
+        self._troubled = False  # the last attempt failed: the owner shows it
         self._lock = threading.Lock()
         self.thread = ActorThread("k8s-pod-watch", self._loop)
 
@@ -75,7 +76,6 @@ class PodWatch:
             try:
                 if not self.resource_version:
                     self._relist(stop)
-                    self.on_state("watching")
                 self._watch_once(stop)
                 delay = BACKOFF_BASE_S
             except Expired:
@@ -86,6 +86,7 @@ class PodWatch:
                 if stop.is_set():
                     return
                 self.stats["watch_errors"] += 1
+                self._troubled = True
                 self.on_state(f"watch reconnecting: {exc}")
                 log.warning("pod watch failed, reconnecting in %.1fs: %s", delay, exc)
                 stop.wait(delay)
@@ -119,6 +120,9 @@ class PodWatch:
         with self._lock:
             self._stream = stream
         self.stats["watch_streams"] += 1
+        if self._troubled:
+            self._troubled = False
+            self.on_state("running")
         if stop.is_set():
             stream.close()
             return
