@@ -20,70 +20,41 @@ and ``JobExited`` told to the job's actor; output lines told to the LogActor.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
+import actors.k8s_calls as calls
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.description import ActorDescription
+from actors.k8s_calls import (
+    Created,
+    CreateFailed,
+    Deleted,
+    JobCalls,
+    JobChecked,
+    K8sSettings,
+    job_timeout,
+)
 from actors.k8s_logs import LogFollower, add_note
-from actors.k8s_tracker import NONCE_ANNOTATION, RETRY_ANNOTATION, Tracker, attempt_job_name
+from actors.k8s_tracker import Tracker, attempt_job_name
 from actors.k8s_watch import PodWatch
 from actors.messages import JobExited, JobLaunched, RunJob, StopJob, Tick
 from actors.services import Services
 from k8s import classify
-from k8s.client import KubeApi, KubeError, retrying
-from k8s.manifests import CONTAINER_NAME, MANAGED_SELECTOR, build_job_manifest
+from k8s.client import KubeApi, KubeError
+from k8s.manifests import CONTAINER_NAME, MANAGED_SELECTOR
+
+__all__ = ["K8sActor", "K8sActorProxy", "K8sSettings"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 360 * 60.0  # GitHub's default job timeout
-# Benchmarks set this to a list to receive (Kubernetes Job name, event, monotonic time):
-# "run" (RunJob received), "create" (just before the create request), "drained" (its
-# log is read), "exited" (JobExited told).
-TIMELINE: list[tuple[str, str, float]] | None = None
-
-
-@dataclass(frozen=True)
-class K8sSettings:
-    """How the backend reaches and uses the cluster (from ``runtime.Config``)."""
-
-    configuration: Any  # kubernetes.client.Configuration
-    namespace: str
-    default_image: str = "ubuntu:24.04"
-    runs_on_images: Mapping[str, str] = field(default_factory=dict)
-    pending_timeout_s: float = 120.0  # image pull errors / unschedulable → failure
-    infra_retries: int = 2
-    watch_timeout_s: int = 300
-    ttl_s: int = 3600
-    api_workers: int = 8
-
-
-# -- private messages (from the pool, the watch, the followers, the ticker) -------------
-
-
-@dataclass(frozen=True)
-class _Created:
-    handle: str
-    k8s_name: str
-    nonce: str
-    adopted: bool
-    job: Any  # the existing Job's dict when adopted
-
-
-@dataclass(frozen=True)
-class _CreateFailed:
-    handle: str
-    k8s_name: str
-    reason: str
-    infrastructure: bool
+# -- private messages (from the watch and the followers) ---------------------------------
 
 
 @dataclass(frozen=True)
@@ -102,20 +73,6 @@ class _LogDrained:
     handle: str
     pod_uid: str
     lines: int
-
-
-@dataclass(frozen=True)
-class _JobChecked:
-    handle: str
-    pod_uid: str
-    job: Any  # None: the Job is gone
-
-
-@dataclass(frozen=True)
-class _Deleted:
-    handle: str
-    k8s_name: str
-    error: str
 
 
 class K8sActor(ConveyorActor):
@@ -139,9 +96,8 @@ class K8sActor(ConveyorActor):
             on_synced=lambda: self._tell(_Synced()),
             on_state=self._watch_state,
         )
-        self.pool = ThreadPoolExecutor(settings.api_workers, thread_name_prefix="k8s-api")
-        self._stopping = threading.Event()  # ends API retries at shutdown
         self._errors_lock = threading.Lock()
+        self.calls = JobCalls(self.api, settings, self._tell, self._count_error)
         tick = max(0.05, min(1.0, settings.pending_timeout_s / 4))
         self.ticker = ActorThread("k8s-ticker", lambda stop: self._tick_loop(stop, tick))
 
@@ -153,13 +109,13 @@ class K8sActor(ConveyorActor):
 
     def on_stop(self) -> None:
         # Jobs are left running: another executor (or this one restarted) adopts them.
-        self._stopping.set()
+        self.calls.stopping.set()
         self.watch.stop()
         self.ticker.stop()
         for tracker in self.trackers.values():
             if tracker.follower is not None:
                 tracker.follower.stop()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.calls.shutdown()
         self.api.close()
 
     def _tell(self, message: Any) -> None:
@@ -186,9 +142,9 @@ class K8sActor(ConveyorActor):
     def on_receive(self, message: Any) -> Any:
         handlers: dict[type, Callable[[Any], None]] = {
             _PodSeen: self._pod_seen, RunJob: self._run, StopJob: self._stop_job,
-            _Created: self._created, _CreateFailed: self._create_failed,
-            _LogDrained: self._log_drained, _JobChecked: self._job_checked,
-            _Deleted: self._deleted, _Synced: self._synced, Tick: self._tick,
+            Created: self._created, CreateFailed: self._create_failed,
+            _LogDrained: self._log_drained, JobChecked: self._job_checked,
+            Deleted: self._deleted, _Synced: self._synced, Tick: self._tick,
         }
         handler = handlers.get(type(message))
         if handler is None:
@@ -202,8 +158,8 @@ class K8sActor(ConveyorActor):
             existing.run = run
             return
         name = attempt_job_name(run.build_id, run.job_key, run.attempt, 0)
-        if TIMELINE is not None:
-            TIMELINE.append((name, "run", time.monotonic()))
+        if calls.TIMELINE is not None:
+            calls.TIMELINE.append((name, "run", time.monotonic()))
         tracker = Tracker(run=run, k8s_name=name, nonce=run.nonce, created_at=time.monotonic())
         self.trackers[run.name] = tracker
         self.by_k8s_name[name] = run.name
@@ -211,76 +167,13 @@ class K8sActor(ConveyorActor):
 
     # -- creating ------------------------------------------------------------------------
     def _submit_create(self, tracker: Tracker) -> None:
-        run, name, retry = tracker.run, tracker.k8s_name, tracker.retry
-        self.pool.submit(self._create_job, run, name, retry)
-
-    def _image(self, run: RunJob) -> str:
-        if run.image:
-            return run.image
-        runs_on = getattr(run, "runs_on", None)  # not in every RunJob version
-        labels = [runs_on] if isinstance(runs_on, str) else list(runs_on or [])
-        for label in labels:
-            if str(label) in self.settings.runs_on_images:
-                return self.settings.runs_on_images[str(label)]
-        return self.settings.default_image
-
-    def _manifest(self, run: RunJob, name: str, retry: int) -> dict[str, Any]:
-        timeout = run.timeout_s if run.timeout_s > 0 and math.isfinite(run.timeout_s) \
-            else DEFAULT_TIMEOUT_S
-        notes = {NONCE_ANNOTATION: run.nonce}
-        if retry:
-            notes[RETRY_ANNOTATION] = str(retry)
-        manifest = build_job_manifest(
-            namespace=self.settings.namespace, build_id=run.build_id, job_key=run.job_key,
-            attempt=run.attempt, image=self._image(run), script=run.script, env=dict(run.env),
-            timeout_s=timeout, cpu=run.cpu, memory=run.memory, ttl_s=self.settings.ttl_s,
-            annotations=notes,
-        )
-        meta = manifest["metadata"]
-        assert isinstance(meta, dict)
-        meta["name"] = name
-        return manifest
-
-    def _retrying(self) -> Any:
-        return retrying(on_retry=self._count_error, cancel=self._stopping)
+        self.calls.create(tracker.run, tracker.k8s_name, tracker.retry)
 
     def _count_error(self, _exc: KubeError | None = None) -> None:
         with self._errors_lock:  # pool threads
             self.counters["api_errors"] += 1
 
-    def _create_job(self, run: RunJob, name: str, retry: int) -> None:
-        """On a pool thread: create the Job, or adopt the one that exists."""
-        try:
-            manifest = self._manifest(run, name, retry)
-        except ValueError as exc:
-            self._tell(_CreateFailed(run.name, name, f"invalid job for Kubernetes: {exc}", False))
-            return
-        call = self._retrying()
-        try:
-            for _ in range(3):
-                try:
-                    if TIMELINE is not None:
-                        TIMELINE.append((name, "create", time.monotonic()))
-                    call(self.api.create_job, manifest)
-                    self._tell(_Created(run.name, name, run.nonce, False, None))
-                    return
-                except KubeError as exc:
-                    if not exc.conflict:
-                        raise
-                job = call(self.api.get_job, name)
-                if job is not None:  # ours from before: its pod prints with its nonce
-                    nonce = classify.annotation(job, NONCE_ANNOTATION) or run.nonce
-                    self._tell(_Created(run.name, name, nonce, True, job))
-                    return
-            raise KubeError(409, "Conflict", "the Job kept vanishing while being adopted",
-                            operation="create job")
-        except KubeError as exc:
-            self._count_error(exc)
-            infra = exc.transient or exc.status in (401, 403)
-            self._tell(_CreateFailed(run.name, name, f"could not create the Kubernetes Job "
-                                                     f"{name}: {exc}", infra))
-
-    def _created(self, msg: _Created) -> None:
+    def _created(self, msg: Created) -> None:
         tracker = self.trackers.get(msg.handle)
         if tracker is None or tracker.k8s_name != msg.k8s_name:
             return
@@ -308,12 +201,12 @@ class K8sActor(ConveyorActor):
         if not self.synced or tracker is None or tracker.pod is not None or job is None:
             return
         self.waiting_sync.discard(handle)
-        outcome = classify.classify_finished_job(job, tracker.run.timeout_s)
+        outcome = classify.classify_finished_job(job, job_timeout(tracker.run))
         if outcome is not None:
             tracker.outcome, tracker.drained = outcome, True
             self._maybe_exit(tracker)
 
-    def _create_failed(self, msg: _CreateFailed) -> None:
+    def _create_failed(self, msg: CreateFailed) -> None:
         tracker = self.trackers.get(msg.handle)
         if tracker is None or tracker.k8s_name != msg.k8s_name:
             return
@@ -333,15 +226,7 @@ class K8sActor(ConveyorActor):
             if tracker is None or tracker.pod is not None:
                 self.waiting_sync.discard(handle)
             else:  # the Job's status is read once more: it may have finished meanwhile
-                self.pool.submit(self._read_job_for_sync, handle, tracker.k8s_name)
-
-    def _read_job_for_sync(self, handle: str, name: str) -> None:
-        try:
-            job = self._retrying()(self.api.get_job, name)
-        except KubeError as exc:
-            log.warning("could not read adopted Job %s: %s", name, exc)
-            return
-        self._tell(_JobChecked(handle, "", job))
+                self.calls.read_adopted(handle, tracker.k8s_name)
 
     def _pod_seen(self, msg: _PodSeen) -> None:
         pod, deleted = msg.pod, msg.kind == "DELETED"
@@ -383,7 +268,7 @@ class K8sActor(ConveyorActor):
             outcome = classify.Outcome(outcome.exit_code, tracker.cancel_reason)
         elif outcome.check_job:
             tracker.checking_job = True
-            self.pool.submit(self._check_job, tracker.run.name, uid, tracker.k8s_name)
+            self.calls.check(tracker.run.name, uid, tracker.k8s_name)
             return
         self._decided(tracker, outcome)
 
@@ -410,15 +295,7 @@ class K8sActor(ConveyorActor):
                 self._delete(tracker)
                 self._decided(tracker, classify.Outcome(None, tracker.problem.reason))
 
-    def _check_job(self, handle: str, pod_uid: str, name: str) -> None:
-        try:
-            job = self._retrying()(self.api.get_job, name)
-        except KubeError as exc:
-            log.warning("could not read Job %s after its pod was deleted: %s", name, exc)
-            job = {}
-        self._tell(_JobChecked(handle, pod_uid, job))
-
-    def _job_checked(self, msg: _JobChecked) -> None:
+    def _job_checked(self, msg: JobChecked) -> None:
         tracker = self.trackers.get(msg.handle)
         if tracker is None:
             return
@@ -434,7 +311,7 @@ class K8sActor(ConveyorActor):
         if tracker.cancel_reason is not None:
             outcome = classify.Outcome(pod_outcome.exit_code, tracker.cancel_reason)
         else:
-            outcome = classify.classify_deleted(msg.job, pod_outcome, tracker.run.timeout_s)
+            outcome = classify.classify_deleted(msg.job, pod_outcome, job_timeout(tracker.run))
         self._decided(tracker, outcome)
 
     # -- logs ------------------------------------------------------------------------------
@@ -459,8 +336,8 @@ class K8sActor(ConveyorActor):
 
     def _log_drained(self, msg: _LogDrained) -> None:
         tracker = self.trackers.get(msg.handle)
-        if TIMELINE is not None and tracker is not None:
-            TIMELINE.append((tracker.k8s_name, "drained", time.monotonic()))
+        if calls.TIMELINE is not None and tracker is not None:
+            calls.TIMELINE.append((tracker.k8s_name, "drained", time.monotonic()))
         if tracker is None or msg.pod_uid != tracker.pod_uid:
             return
         tracker.drained = True
@@ -508,8 +385,8 @@ class K8sActor(ConveyorActor):
         self.waiting_sync.discard(handle)
         self.counters["jobs_finished"] += 1
         tell_safely(tracker.run.reply_to, exited)
-        if TIMELINE is not None:
-            TIMELINE.append((tracker.k8s_name, "exited", time.monotonic()))
+        if calls.TIMELINE is not None:
+            calls.TIMELINE.append((tracker.k8s_name, "exited", time.monotonic()))
 
     # -- cancelling ------------------------------------------------------------------------
     def _stop_job(self, msg: StopJob) -> None:
@@ -522,18 +399,9 @@ class K8sActor(ConveyorActor):
             self._delete(tracker)
 
     def _delete(self, tracker: Tracker) -> None:
-        handle, name = tracker.run.name, tracker.k8s_name
+        self.calls.delete(tracker.run.name, tracker.k8s_name)
 
-        def delete() -> None:
-            try:
-                self._retrying()(self.api.delete_job, name)
-                self._tell(_Deleted(handle, name, ""))
-            except KubeError as exc:
-                self._tell(_Deleted(handle, name, str(exc)))
-
-        self.pool.submit(delete)
-
-    def _deleted(self, msg: _Deleted) -> None:
+    def _deleted(self, msg: Deleted) -> None:
         tracker = self.trackers.get(msg.handle)
         if tracker is None or tracker.k8s_name != msg.k8s_name:
             return

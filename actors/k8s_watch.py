@@ -96,7 +96,7 @@ class PodWatch:
 
     def _relist(self, stop: threading.Event) -> None:
         retry = retrying(attempts=1_000_000, deadline_s=float("inf"), cap_s=BACKOFF_CAP_S,
-                         cancel=stop)
+                         cancel=stop, on_retry=self._list_failed)
         body = retry(self.api.list_pods, self.selector)
         self.stats["relists"] += 1
         listed: dict[str, dict[str, Any]] = {}
@@ -109,6 +109,11 @@ class PodWatch:
             self.on_event("DELETED", self.known.pop(uid))
         self.resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         self.on_synced()
+
+    def _list_failed(self, exc: KubeError) -> None:
+        self.stats["watch_errors"] += 1
+        self._troubled = True
+        self.on_state(f"listing pods failed, retrying: {exc}")
 
     def _watch_once(self, stop: threading.Event) -> None:
         try:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import actors.k8s_actor as k8s_actor
+import actors.k8s_calls as k8s_calls
 import actors.k8s_watch as k8s_watch
 from k8s.emulator import Emulator, Settings
 from k8s.manifests import job_name
@@ -64,12 +64,12 @@ def main() -> int:
         warm = eng.run("jobs:\n  warm: {steps: [{run: 'true'}]}\n", timeout=60)
         assert warm.status == "SUCCEEDED", warm.build.reason
         emu.reset_stats()
-        k8s_actor.TIMELINE, k8s_watch.TIMELINE = [], []
+        k8s_calls.TIMELINE, k8s_watch.TIMELINE = [], []
         start = time.perf_counter()
         result = eng.run(text, timeout=900)
         elapsed = time.perf_counter() - start
-        creates, succeeded = k8s_actor.TIMELINE, k8s_watch.TIMELINE
-        k8s_actor.TIMELINE = k8s_watch.TIMELINE = None
+        creates, succeeded = k8s_calls.TIMELINE, k8s_watch.TIMELINE
+        k8s_calls.TIMELINE = k8s_watch.TIMELINE = None
         assert result.status == "SUCCEEDED", result.build.reason
         stats = emu.stats()
 
