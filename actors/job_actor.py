@@ -82,6 +82,7 @@ class JobActor(ConveyorActor):
         self.job_key = job.key
         self.handle = f"b{build.build_id}-j{job_row_id}-a{attempt}"
         self.outputs: dict[str, str] = {}
+        self.step_names: dict[int, str] = {}  # display names evaluated by the script
         self.result: JobFinished | None = None
         self.cancel_reason: str | None = None
         self.state = "created"
@@ -122,9 +123,7 @@ class JobActor(ConveyorActor):
         except (ExpressionError, ValueError) as exc:
             self._finish(JobStatus.FAILED, f"could not prepare the job: {exc}")
             return
-        store.update_job(self.job_row_id, status=JobStatus.RUNNING, reason="", started=True)
         self.running_since = time.monotonic()  # metrics
-        self.services.feed.publish(self.build_id)
         self.state = "launching"
         run = RunJob(
             build_id=self.build_id,
@@ -140,14 +139,15 @@ class JobActor(ConveyorActor):
             cpu=self.job.resources.cpu,
             memory=self.job.resources.memory,
             reply_to=self.actor_ref,
+            resume=message.resume,
         )
+        # Launch first, record after: the database write stays off the path between a
+        # job's need finishing and the job starting. Step events wait in our mailbox.
         self.services.backend.tell(run)
-        if message.resume:  # its steps are recorded already; events replay idempotently
-            return
-        for step in self.job.steps:
-            store.upsert_step(
-                self.job_row_id, step.index, name=step.name, status=StepStatus.PENDING
-            )
+        # A resumed job's steps are recorded already (events replay idempotently).
+        steps = [] if message.resume else [(s.index, s.name) for s in self.job.steps]
+        store.start_job(self.job_row_id, steps)
+        self.services.feed.publish(self.build_id)
 
     def _evaluate_env(self, needs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -161,20 +161,17 @@ class JobActor(ConveyorActor):
         event = message.event
         self.counters["step_events"] += 1
         if isinstance(event, StepStarted):
-            name = self.job.steps[event.index].name if event.index < len(self.job.steps) else ""
-            store.upsert_step(
-                self.job_row_id, event.index, name=name, status=StepStatus.RUNNING, started=True
-            )
+            self.step_names[event.index] = event.name or self._step_name(event.index)
+            store.record_step(self.job_row_id, event.index,
+                              name=self.step_names[event.index], status=StepStatus.RUNNING)
         elif isinstance(event, StepFinished):
-            name = self.job.steps[event.index].name if event.index < len(self.job.steps) else ""
-            store.upsert_step(
+            store.record_step(
                 self.job_row_id,
                 event.index,
-                name=name,
+                name=self.step_names.get(event.index) or self._step_name(event.index),
                 status=_STEP_STATUS.get(event.outcome, StepStatus.FAILED),
                 reason=event.reason or _default_step_reason(event),
                 exit_code=event.exit_code,
-                finished=True,
             )
         elif isinstance(event, JobOutput):
             self.outputs[event.name] = event.value
@@ -182,6 +179,9 @@ class JobActor(ConveyorActor):
         else:
             return
         self.services.feed.publish(self.build_id)
+
+    def _step_name(self, index: int) -> str:
+        return self.job.steps[index].name if index < len(self.job.steps) else f"step {index}"
 
     def _exited(self, message: JobExited) -> None:
         if message.cancelled:

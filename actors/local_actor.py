@@ -55,6 +55,7 @@ class _Process:
         self.workdir = workdir
         self.cancel_reason: str | None = None
         self.cancel_at: float | None = None
+        self.sent_lines = False  # a local job always starts a fresh log (new attempt row)
         self.proc: subprocess.Popen[bytes] | None = None
         self.thread = ActorThread(f"local-job-{run.name}", self._loop)
 
@@ -166,7 +167,9 @@ class _Process:
 
     def _send_lines(self, lines: list[str], services: Services) -> None:
         services.gate.acquire(len(lines))
-        message = AppendLines(self.run.build_id, self.run.job_row_id, tuple(lines))
+        message = AppendLines(self.run.build_id, self.run.job_row_id, tuple(lines),
+                              fresh=not self.sent_lines)
+        self.sent_lines = True
         try:
             services.log.tell(message)
         except pykka.ActorDeadError:

@@ -81,7 +81,7 @@ class LogActor(ConveyorActor):
 
     def _append(self, message: AppendLines) -> None:
         if not self.batcher.knows(message.job_row_id):
-            stored = store.log_line_count(message.job_row_id)
+            stored = 0 if message.fresh else store.log_line_count(message.job_row_id)
             self.batcher.start_job(message.build_id, message.job_row_id, stored)
         self.batcher.add(message.job_row_id, message.lines, time.monotonic())
         self.counters["lines_received"] += len(message.lines)

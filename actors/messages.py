@@ -104,6 +104,7 @@ class RunJob:
     cpu: str | None = None
     memory: str | None = None
     reply_to: Any = None  # pykka.ActorRef of the JobActor
+    resume: bool = False  # a takeover: the job may exist already (adopt it, skip logged lines)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class AppendLines:
     build_id: int
     job_row_id: int
     lines: tuple[str, ...]
+    # The job's first lines in a fresh run: none are stored yet, so the log actor need
+    # not ask the database where numbering continues.
+    fresh: bool = False
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,15 @@ from store.errors import (
     StoreError,
     StoreUnavailable,
 )
-from store.jobs import create_jobs, list_jobs, list_steps, update_job, upsert_step
+from store.jobs import (
+    create_jobs,
+    list_jobs,
+    list_steps,
+    record_step,
+    start_job,
+    update_job,
+    upsert_step,
+)
 from store.leases import claim_build, expired_builds, release_build, renew_leases
 from store.logs import LogWriteMethod, append_log_chunks, log_line_count, read_logs
 from store.members import MemberRecord, list_members, member_role, remove_member, set_member
@@ -129,6 +137,7 @@ __all__ = [
     "migrate",
     "open_database",
     "read_logs",
+    "record_step",
     "release_build",
     "remove_member",
     "renew_leases",
@@ -136,6 +145,7 @@ __all__ = [
     "rerun_build",
     "revoke_token",
     "set_member",
+    "start_job",
     "touch_token",
     "unpublished_builds",
     "update_job",

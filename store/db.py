@@ -368,8 +368,19 @@ def store_call(fn: Callable[P, T]) -> Callable[P, T]:
     return call
 
 
+# SQLite admits one writer at a time, and its busy handler is unfair: with dozens of
+# threads writing at once, some sleep past busy_timeout while others keep winning ("database
+# is locked"). Queueing the process's writers on one lock first keeps them orderly.
+_sqlite_writer = threading.RLock()
+
+
 @contextmanager
 def transaction() -> Iterator[None]:
     """A write transaction (``BEGIN IMMEDIATE`` on SQLite) on the current connection."""
-    with database.atomic():
-        yield
+    opened = _opened
+    if opened is not None and opened.backend == "sqlite":
+        with _sqlite_writer, database.atomic():
+            yield
+    else:
+        with database.atomic():
+            yield

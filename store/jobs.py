@@ -195,3 +195,84 @@ def list_steps(job_row_ids: Sequence[int]) -> dict[int, list[StepRecord]]:
         for row in Step.select().where(Step.job.in_(batch)).order_by(Step.job, Step.idx):
             found[row.job_id].append(step_record(row))
     return found
+
+
+# -- hot paths of the engine: one transaction, no read-back ---------------------------------
+
+_STARTABLE = [JobStatus.PENDING.value, JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+
+
+@store_call
+def start_job(job_row_id: int, steps: Sequence[tuple[int, str]]) -> bool:
+    """Mark a job RUNNING and create its steps PENDING, in one transaction.
+
+    ``steps`` are (index, name). Existing step rows are left alone (a job re-attached
+    after a takeover keeps what it recorded). Returns False when the job had already
+    finished (nothing is changed then).
+    """
+    now = utcnow()
+    with transaction():
+        moved = (
+            Job.update(
+                status=JobStatus.RUNNING.value,
+                reason="",
+                started_at=fn.COALESCE(Job.started_at, now),
+            )
+            .where((Job.id == job_row_id) & Job.status.in_(_STARTABLE))
+            .execute()
+        )
+        if not moved:
+            return False
+        rows = [
+            {"job": job_row_id, "idx": index, "name": name, "status": StepStatus.PENDING.value,
+             "reason": ""}
+            for index, name in steps
+        ]
+        for batch in chunked(rows, 200):
+            Step.insert_many(batch).on_conflict_ignore().execute()
+    return True
+
+
+@store_call
+def record_step(
+    job_row_id: int,
+    index: int,
+    *,
+    name: str,
+    status: StepStatus,
+    reason: str = "",
+    exit_code: int | None = None,
+) -> None:
+    """`upsert_step` without the read-back: what the engine calls for each step event.
+
+    started_at is set on RUNNING, finished_at on a terminal status; a terminal step is
+    left unchanged.
+    """
+    target = StepStatus(status)
+    now = utcnow()
+    with transaction():
+        (
+            Step.insert(
+                job=job_row_id,
+                idx=index,
+                name=name,
+                status=target.value,
+                reason=reason,
+                exit_code=exit_code,
+                started_at=now if target != StepStatus.PENDING else None,
+                finished_at=now if target.terminal else None,
+            )
+            .on_conflict(
+                conflict_target=[Step.job, Step.idx],
+                update={
+                    Step.name: EXCLUDED.name,
+                    Step.status: EXCLUDED.status,
+                    Step.reason: EXCLUDED.reason,
+                    Step.exit_code: EXCLUDED.exit_code,
+                    Step.started_at: fn.COALESCE(Step.started_at, EXCLUDED.started_at),
+                    Step.finished_at: fn.COALESCE(EXCLUDED.finished_at, Step.finished_at),
+                },
+                where=Step.status.not_in(_STEP_TERMINAL),
+            )
+            .execute()
+        )
