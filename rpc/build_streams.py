@@ -7,6 +7,7 @@ The database is the only source of what is sent: a wake-up is just a hint to loo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import workflow
@@ -119,6 +120,9 @@ def _check_job_key(db: StoreApi, build: BuildRecord, key: str) -> None:
     raise NotFound(f"build {build.id} has no job {key!r} (jobs: {listing})")
 
 
+WATCH_MIN_INTERVAL = 0.05
+
+
 def watch_build(
     db: StoreApi,
     feed: ChangeFeedApi,
@@ -126,10 +130,19 @@ def watch_build(
     is_active: IsActive,
     poll: float = POLL_SECONDS,
 ) -> Iterator[pipeline_pb2.WatchBuildResponse]:
-    """The whole build now, then again after each change; ends after a terminal one."""
+    """The whole build now, then again after each change; ends after a terminal one.
+
+    Reloads happen at most every ``WATCH_MIN_INTERVAL`` seconds: a wide build changes
+    hundreds of times a second, and each reload reads every job and step.
+    """
     since = feed.version(build_id)
     last: bytes | None = None
+    loaded_at = 0.0
     while is_active():
+        pause = loaded_at + WATCH_MIN_INTERVAL - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # coalesce a burst of changes into one message
+        loaded_at = time.monotonic()
         build = load_build(db, build_id)
         mark = fingerprint(build)
         if mark != last:
