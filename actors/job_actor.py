@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -20,6 +20,7 @@ import store
 from actors.base import ConveyorActor, tell_safely
 from actors.contexts import BuildContext, job_run_contexts
 from actors.messages import (
+    BackendRestarted,
     CancelJob,
     FlushJob,
     JobExited,
@@ -83,6 +84,7 @@ class JobActor(ConveyorActor):
         self.handle = f"b{build.build_id}-j{job_row_id}-a{attempt}"
         self.outputs: dict[str, str] = {}
         self.step_names: dict[int, str] = {}  # display names evaluated by the script
+        self.run: RunJob | None = None  # what the backend was asked to run
         self.result: JobFinished | None = None
         self.cancel_reason: str | None = None
         self.state = "created"
@@ -100,6 +102,8 @@ class JobActor(ConveyorActor):
             self._exited(message)
         elif isinstance(message, LogsFlushed):
             self._persist()
+        elif isinstance(message, BackendRestarted):
+            self._relaunch()
         elif isinstance(message, CancelJob):
             self._cancel(message.reason)
         elif isinstance(message, LeaseLost):
@@ -120,6 +124,7 @@ class JobActor(ConveyorActor):
             script = render_job_script(self.job, self.plan, contexts, nonce)
             image = interpolate(self.job.image, contexts) if self.job.image else None
             timeout_s = float(self.job.timeout_minutes) * 60
+            runs_on = _runs_on(self.job.runs_on, contexts)
         except (ExpressionError, ValueError) as exc:
             self._finish(JobStatus.FAILED, f"could not prepare the job: {exc}")
             return
@@ -140,7 +145,9 @@ class JobActor(ConveyorActor):
             memory=self.job.resources.memory,
             reply_to=self.actor_ref,
             resume=message.resume,
+            runs_on=runs_on,
         )
+        self.run = run
         # Launch first, record after: the database write stays off the path between a
         # job's need finishing and the job starting. Step events wait in our mailbox.
         self.services.backend.tell(run)
@@ -179,6 +186,17 @@ class JobActor(ConveyorActor):
         else:
             return
         self.services.feed.publish(self.build_id)
+
+    def _relaunch(self) -> None:
+        """The backend crashed and was restarted: what it ran for us is unknown to it.
+
+        An adopting backend (Kubernetes) re-attaches to the Job by its name; a local
+        process died with the old actor and reported itself cancelled already.
+        """
+        if self.run is None or self.result is not None or not self.services.backend_adopts:
+            return
+        self.counters["relaunched"] += 1
+        tell_safely(self.services.backend, replace(self.run, resume=True))
 
     def _step_name(self, index: int) -> str:
         return self.job.steps[index].name if index < len(self.job.steps) else f"step {index}"
@@ -269,3 +287,14 @@ def _default_step_reason(event: StepFinished) -> str:
     if event.exit_code is not None:
         return f"exit code {event.exit_code}"
     return event.outcome
+
+
+def _runs_on(value: Any, contexts: Mapping[str, Any]) -> str | tuple[str, ...] | None:
+    """`runs-on` with its templates evaluated: one label or several."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return interpolate(value, contexts)
+    if isinstance(value, list | tuple):
+        return tuple(interpolate(str(v), contexts) for v in value)
+    return str(value)

@@ -104,7 +104,7 @@ class JobCalls:
         """The job's ``container`` image, else its ``runs-on`` label's, else the default."""
         if run.image:
             return run.image
-        runs_on = getattr(run, "runs_on", None)  # not in every RunJob version
+        runs_on = run.runs_on
         labels = [runs_on] if isinstance(runs_on, str) else list(runs_on or [])
         for label in labels:
             if str(label) in self.settings.runs_on_images:

@@ -105,6 +105,7 @@ class RunJob:
     memory: str | None = None
     reply_to: Any = None  # pykka.ActorRef of the JobActor
     resume: bool = False  # a takeover: the job may exist already (adopt it, skip logged lines)
+    runs_on: str | tuple[str, ...] | None = None  # labels the backend maps to an image
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,11 @@ class LogsFlushed:
 @dataclass(frozen=True)
 class Tick:
     """Periodic wake-up from an actor's own timer thread."""
+
+
+@dataclass(frozen=True)
+class BackendRestarted:
+    """The job backend was restarted after a crash: jobs it ran must be handed to it again."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.build_actor import BuildActor
 from actors.job_actor import JobActor
 from actors.messages import (
+    BackendRestarted,
     BuildFinished,
     BuildRequested,
     CancelRequested,
@@ -252,6 +253,9 @@ class Supervisor(ConveyorActor):
                 child.restart_at = None
                 try:
                     self._start_child(child)
+                    if child.spec.name == "backend":
+                        for ref in pykka.ActorRegistry.get_by_class(JobActor):
+                            tell_safely(ref, BackendRestarted())
                 except RuntimeError as exc:
                     self._schedule_restart(ChildFailed(child.spec.name, str(exc)))
         if now - self._last_reconcile >= self.config.reconcile_every_s:

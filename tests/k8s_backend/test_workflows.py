@@ -7,10 +7,16 @@ from pathlib import Path
 
 from conveyor.v1 import pipeline_pb2
 from k8s.emulator import Emulator
-from k8s.manifests import job_name
+from k8s.manifests import JOB_KEY_ANNOTATION, job_name
 from tests.engine.harness import Engine, matrix
 from tests.k8s.helpers import alive
-from tests.k8s_backend.conftest import backend, jobs_per_key, k8s_jobs, k8s_pods
+from tests.k8s_backend.conftest import (
+    backend,
+    jobs_per_key,
+    k8s_jobs,
+    k8s_pods,
+    kube_engine,
+)
 
 
 def test_hello_succeeds_with_logs_steps_and_two_calls_per_job(
@@ -186,3 +192,20 @@ def test_env_reaches_the_pod_unexpanded_by_kubernetes(k8s_eng: Engine) -> None:
             steps: [{run: 'echo "$GREETING from $WHO"'}]
         """)
     assert k8s_eng.log_text(result.build.id, "j") == ["hi $(USER) $HOME from the pod"]
+
+
+def test_runs_on_labels_pick_the_configured_image(tmp_path: Path, emulator: Emulator) -> None:
+    images = {"ubuntu-latest": "ubuntu:24.04", "big": "example.org/ci/big:1"}
+    with kube_engine(tmp_path, emulator, runs_on_images=images, image="busybox:1") as eng:
+        result = eng.run("""
+            jobs:
+              mapped: {runs-on: [self-hosted, big], steps: [{run: "true"}]}
+              plain: {runs-on: ubuntu-latest, steps: [{run: "true"}]}
+              unknown: {runs-on: "${{ 'some-label' }}", steps: [{run: "true"}]}
+              none: {steps: [{run: "true"}]}
+            """)
+    assert result.status == "SUCCEEDED", result.build.reason
+    used = {j["metadata"]["annotations"][JOB_KEY_ANNOTATION]:
+            j["spec"]["template"]["spec"]["containers"][0]["image"] for j in k8s_jobs(emulator)}
+    assert used == {"mapped": "example.org/ci/big:1", "plain": "ubuntu:24.04",
+                    "unknown": "busybox:1", "none": "busybox:1"}
