@@ -118,7 +118,9 @@ def issue_admin_token(database_url: str) -> str:
 class Cluster:
     """Real Conveyor processes on a private database and private queues.
 
-    ``env`` adds or overrides ``CONVEYOR_*`` variables of every process.
+    ``env`` adds or overrides ``CONVEYOR_*`` variables of every process. ``unconsumed``:
+    the pipeline publishes to a queue that no executor consumes (builds stay QUEUED), to
+    measure accepting builds apart from running them.
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class Cluster:
         *,
         executors: int = 2,
         env: dict[str, str] | None = None,
+        unconsumed: bool = False,
     ) -> None:
         tag = uuid.uuid4().hex[:10]
         self.tmp_path = tmp_path
@@ -141,6 +144,9 @@ class Cluster:
         self.internal_token = secrets.token_urlsafe(24)
         self.token = ""
         self.extra_env = dict(env or {})
+        # The pipeline publishes to a queue no executor consumes: the acceptance path
+        # alone (benchmarks), builds stay QUEUED.
+        self.pipeline_queue = f"{self.queue}.unconsumed" if unconsumed else self.queue
         self.executors = [
             Process(f"exec-{chr(ord('a') + i)}", "executor", tmp_path / f"exec-{i}",
                     "127.0.0.1:0")
@@ -229,6 +235,7 @@ class Cluster:
         })
         if proc.role == "pipeline":
             env["CONVEYOR_EXECUTOR_ADDR"] = ",".join(e.address for e in self.executors)
+            env["CONVEYOR_QUEUE_NAME"] = self.pipeline_queue
         env.update(self.extra_env)
         return env
 
@@ -436,7 +443,8 @@ class Cluster:
         return rabbit.consumer_count(self.amqp_url, self.queue)
 
     def _delete_broker_objects(self) -> None:
-        rabbit.delete(self.amqp_url, queues=(self.queue, f"{self.queue}.dead"),
+        queues = {self.queue, self.pipeline_queue}
+        rabbit.delete(self.amqp_url, queues=[*queues, *(f"{q}.dead" for q in queues)],
                       exchanges=(f"{self.prefix}.control", f"{self.prefix}.dead-letter"))
 
     def logged(self, pattern: str, procs: Sequence[Process] | None = None) -> bool:
