@@ -13,7 +13,12 @@ Design notes (why it looks like this):
 - The engine reads the job's output until end of file, so at job end ``_cv_reap`` stops
   every process still holding the script's stdout open for writing (a step's leftover
   background process, even one that left the step's session), before ``job-end``. The
-  script's own helpers (timeout watchdog, sleeps) never hold stdout.
+  script's own helpers (timeout watchdog, sleeps) never hold stdout. A backend that
+  kills all of the job's processes when the script exits sets ``CONVEYOR_NO_REAP=1``
+  and saves that search (it scans every process of the host).
+- A trivial job runs few processes (the fixed cost of every job): shell builtins and
+  parameter expansions instead of ``$(...)`` subshells and tools on the common path;
+  ``CONVEYOR_TEMP_DIR`` spares creating and removing a temporary directory.
 - Each step runs in its own session (``setsid`` when the image has it) so a timeout or
   a cancellation kills the step with all its children; the script itself waits with the
   ``wait`` builtin, which a trapped SIGTERM interrupts (POSIX), so cancellation is
@@ -72,22 +77,72 @@ BEGIN {
 PRELUDE = (
     r"""# Conveyor job runner (generated). POSIX sh.
 _cv_mk='::conveyor:@NONCE@::'
-_cv_ws=$(pwd)
+_cv_ws=$PWD  # the shell sets it, checked against the cwd: no $(pwd) subshell
+[ -n "$_cv_ws" ] || _cv_ws=$(pwd)
 _cv_nl='
 '
-_cv_tmp=$(mktemp -d "${TMPDIR:-/tmp}/conveyor.XXXXXX" 2>/dev/null) || {
-  _cv_tmp="${TMPDIR:-/tmp}/conveyor.$$"
-  mkdir -p "$_cv_tmp" || { echo "conveyor: cannot create a temporary directory"; exit 1; }
-}
-mkdir -p "$_cv_tmp/temp" || exit 1
+# CONVEYOR_TEMP_DIR: a directory the backend made and removes itself, so that a job
+# costs no processes to create and delete one; it is RUNNER_TEMP as well. Without it,
+# a directory of our own with RUNNER_TEMP inside. CONVEYOR_NO_REAP=1: the backend kills
+# every process of the job when this script exits (the script is init of the job's pid
+# namespace), so no leftover-process search at job end. Neither reaches the steps: a
+# step that runs Conveyor's own runner scripts (testing Conveyor in Conveyor) must not
+# inherit them.
+_cv_doreap=1
+if [ "${CONVEYOR_NO_REAP-}" = 1 ]; then _cv_doreap=0; fi
+if [ -n "${CONVEYOR_TEMP_DIR-}" ] && [ -d "$CONVEYOR_TEMP_DIR" ]; then
+  case $CONVEYOR_TEMP_DIR in
+    /*) _cv_tmp=$CONVEYOR_TEMP_DIR ;;
+    *) _cv_tmp=$_cv_ws/$CONVEYOR_TEMP_DIR ;;
+  esac
+  _cv_rt=$_cv_tmp; _cv_owntmp=0
+else
+  _cv_tmp=$(mktemp -d "${TMPDIR:-/tmp}/conveyor.XXXXXX" 2>/dev/null) || {
+    _cv_tmp="${TMPDIR:-/tmp}/conveyor.$$"
+    mkdir -p "$_cv_tmp" || { echo "conveyor: cannot create a temporary directory"; exit 1; }
+  }
+  _cv_rt=$_cv_tmp/temp; _cv_owntmp=1
+  mkdir -p "$_cv_rt" || exit 1
+fi
+unset CONVEYOR_NO_REAP CONVEYOR_TEMP_DIR
 exec 2>&1
 
-# An empty field needs no encoding (and no processes: most reasons are empty).
-if command -v base64 >/dev/null 2>&1; then
-  _cv_enc() { [ -z "$1" ] || printf '%s' "$1" | base64 | tr -d '\n'; }
-else
-  _cv_enc() { [ -z "$1" ] || { printf '%%'; printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }; }
-fi
+# _cv_enc TEXT: the marker encoding of TEXT in _cv_e. Empty text needs none, and short
+# plain ASCII text (most reasons and outputs: "exit code 2", "1.4.2") is encoded by
+# _cv_b64 without a process; other text goes through base64 (or od without it).
+_cv_enc() {
+  _cv_e=
+  [ -n "$1" ] || return 0
+  case $1 in
+    *[!abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\ ._:,=/+@%-]*) ;;
+    *) if [ "${#1}" -le 240 ]; then _cv_b64 "$1"; return 0; fi ;;
+  esac
+  if [ "$_cv_b64tool" = 1 ]; then _cv_e=$(printf '%s' "$1" | base64 | tr -d '\n')
+  else _cv_e=%$(printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'); fi
+}
+_cv_b64tool=0
+if command -v base64 >/dev/null 2>&1; then _cv_b64tool=1; fi
+# Printable ASCII from code 32 on: a character's code is 32 + the length of what
+# precedes it here.
+_cv_ascii=' !"#$%&'\''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~'
+_cv_b64() {  # $1 printable ASCII only: standard base64 into _cv_e
+  _cv_s=$1
+  set -- A B C D E F G H I J K L M N O P Q R S T U V W X Y Z a b c d e f g h i j k l m n o p q r s t u v w x y z 0 1 2 3 4 5 6 7 8 9 + /
+  while [ -n "$_cv_s" ]; do
+    _cv_n=0; _cv_i=0; _cv_got=0
+    while [ "$_cv_i" -lt 3 ]; do
+      _cv_n=$((_cv_n * 256)); _cv_i=$((_cv_i + 1))
+      [ -n "$_cv_s" ] || continue
+      _cv_r=${_cv_s#?}; _cv_ch=${_cv_s%"$_cv_r"}; _cv_s=$_cv_r
+      _cv_p=${_cv_ascii%%"$_cv_ch"*}
+      _cv_n=$((_cv_n + ${#_cv_p} + 32)); _cv_got=$_cv_i
+    done
+    eval "_cv_e=\$_cv_e\${$((_cv_n / 262144 + 1))}\${$((_cv_n / 4096 % 64 + 1))}"
+    if [ "$_cv_got" = 1 ]; then _cv_e="$_cv_e=="
+    elif [ "$_cv_got" = 2 ]; then eval "_cv_e=\$_cv_e\${$((_cv_n / 64 % 64 + 1))}="
+    else eval "_cv_e=\$_cv_e\${$((_cv_n / 64 % 64 + 1))}\${$((_cv_n % 64 + 1))}"; fi
+  done
+}
 _cv_mark() { printf '%s%s\n' "$_cv_mk" "$1"; }
 _cv_setsid=
 if command -v setsid >/dev/null 2>&1; then _cv_setsid=setsid; fi
@@ -193,7 +248,8 @@ _cv_post() {  # $1 step index, $2 output handler: applies the step's file comman
 
 _cv_watch() {  # $1 pid, $2 seconds, $3 whole seconds: the step's timeout watchdog
   trap 'kill "$_cv_sp" 2>/dev/null; exit 0' TERM
-  if sleep 0.001 2>/dev/null; then sleep "$2" & else sleep "$3" & fi
+  # A fractional timeout needs a sleep that takes fractions (busybox's may not).
+  if [ "$2" != "$3" ] && sleep 0.001 2>/dev/null; then sleep "$2" & else sleep "$3" & fi
   _cv_sp=$!
   wait "$_cv_sp" || exit 0
   : >"$_cv_tmp/timedout"
@@ -246,7 +302,8 @@ _cv_end() {  # $1 step index, $2 continue-on-error (0/1), $3 timeout label
     if [ "$_cv_rc" = 0 ]; then _cv_rc=$_cv_st; fi
   fi
   eval "_cv_oc_$1=\$_cv_o; _cv_cc_$1=\$_cv_c"
-  _cv_mark "step-end::$1::$_cv_o::$_cv_c::$_cv_st::$(_cv_enc "$_cv_why")"
+  _cv_enc "$_cv_why"
+  _cv_mark "step-end::$1::$_cv_o::$_cv_c::$_cv_st::$_cv_e"
 }
 _cv_skip() {  # $1 step index, $2 encoded reason
   eval "_cv_oc_$1=skipped; _cv_cc_$1=skipped"
@@ -264,8 +321,8 @@ elif [ "$_cv_fail" = 1 ] && [ "$_cv_rc" = 0 ]; then _cv_rc=1; fi
 if [ -n "$_cv_setsid" ]; then
   for _cv_g in $_cv_groups; do kill -TERM -"$_cv_g" 2>/dev/null; done
 fi
-_cv_reap
-rm -rf "$_cv_tmp" 2>/dev/null
+if [ "$_cv_doreap" = 1 ]; then _cv_reap; fi
+if [ "$_cv_owntmp" = 1 ]; then rm -rf "$_cv_tmp" 2>/dev/null; fi
 _cv_mark "job-end::$_cv_rc"
 exit "$_cv_rc"
 """

@@ -98,7 +98,7 @@ class _Renderer:
     def exports(self) -> str:
         lines = [
             "export GITHUB_ACTIONS=true CI=true",
-            'export GITHUB_WORKSPACE="$_cv_ws" RUNNER_TEMP="$_cv_tmp/temp"',
+            'export GITHUB_WORKSPACE="$_cv_ws" RUNNER_TEMP="$_cv_rt"',
         ]
         reserved = {"workspace", "env", "output", "path", "step_summary", "token", "event"}
         for prefix, context in (("GITHUB_", "github"), ("RUNNER_", "runner")):
@@ -152,13 +152,17 @@ class _Renderer:
         lines.append("else")
         name = self.compiler.template(step.name, ctx, self.where(step, "name"))
         lines += name.setup
-        encoded = f"$(_cv_enc {name.word})" if name.literal is None else encode_field(name.literal)
+        if name.literal is None:
+            lines.append(f"_cv_enc {name.word}")
+            encoded = "$_cv_e"
+        else:
+            encoded = encode_field(name.literal)
         lines.append(f'_cv_mark "step-start::{i}::{encoded}"')
         command, ext = self.step_command(step, ctx)
         body_setup, body = self.step_body(step, ctx)
         lines += body_setup
         lines.append(f"printf '%s' {body} >\"$_cv_tmp/s{i}{ext}\"")
-        lines.append(f"_cv_coe={self.continue_on_error(step, ctx, lines)}")
+        lines.append(self.continue_on_error(step, ctx, lines))
         seconds, whole, label = _timeout(step, self.where(step, "timeout-minutes"))
         lines.append(f"_cv_begin {i}")
         self.functions.append(self.step_function(step, ctx, command, ext))
@@ -169,13 +173,14 @@ class _Renderer:
         return "\n".join(lines)
 
     def continue_on_error(self, step: StepSpec, ctx: Mapping[str, Any], lines: list[str]) -> str:
+        """The line setting ``_cv_coe`` (0/1); setup lines of an expression go to ``lines``."""
         value = step.continue_on_error
         if isinstance(value, bool):
-            return "1" if value else "0"
+            return f"_cv_coe={1 if value else 0}"
         where = self.where(step, "continue-on-error")
         setup, cond, _ = self.compiler.condition(value, ctx, where)
         lines += setup
-        return f"$(if {cond}; then echo 1; else echo 0; fi)"
+        return f"if {cond}; then _cv_coe=1; else _cv_coe=0; fi"
 
     def step_body(self, step: StepSpec, ctx: Mapping[str, Any]) -> tuple[list[str], str]:
         if step.uses is not None:
@@ -308,7 +313,8 @@ class _Renderer:
                 text, self.contexts, self.where(None, f"outputs.{key}")
             )
             lines += setup
-            lines.append(f'_cv_mark "output::{encode_field(key)}::$(_cv_enc {word})"')
+            lines.append(f"_cv_enc {word}")
+            lines.append(f'_cv_mark "output::{encode_field(key)}::$_cv_e"')
         return "\n".join(lines)
 
 
@@ -338,7 +344,9 @@ def _timeout(step: StepSpec, where: str) -> tuple[str, str, str]:
         raise ScriptError(f"{where}: must be a positive number of minutes, got {minutes}")
     seconds = minutes * 60
     whole = int(-(-seconds // 1))
-    return sh_quote(f"{seconds:.3f}"), str(whole), sh_quote(f"{minutes:g}m")
+    # Equal words tell the watchdog a whole-second sleep will do (no probe of `sleep`).
+    exact = str(whole) if whole == seconds else f"{seconds:.3f}"
+    return sh_quote(exact), str(whole), sh_quote(f"{minutes:g}m")
 
 
 _CHECKOUT_SCRIPT = """\

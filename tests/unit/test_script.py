@@ -87,13 +87,16 @@ def run_job(
     *,
     plan: Plan | None = None,
     on_line: Callable[[str, subprocess.Popen[bytes]], None] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Result:
     nonce = new_nonce()
     script = render_job_script(job, plan or Plan("p", (job,)), contexts or {}, nonce)
     parser = MarkerParser(nonce)
     result = Result(rc=-1)
     # Binary, split on b"\n" only, as the engine reads a log stream.
-    with subprocess.Popen([*shell, "-c", script], cwd=workspace, stdout=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [*shell, "-c", script], cwd=workspace, stdout=subprocess.PIPE, env=env
+    ) as proc:
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.removesuffix(b"\n").decode("utf-8", errors="replace")
