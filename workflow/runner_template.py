@@ -96,6 +96,8 @@ if [ -n "${CONVEYOR_TEMP_DIR-}" ] && [ -d "$CONVEYOR_TEMP_DIR" ]; then
     *) _cv_tmp=$_cv_ws/$CONVEYOR_TEMP_DIR ;;
   esac
   _cv_rt=$_cv_tmp; _cv_owntmp=0
+  # A run before this one in the same directory must not time out our first step.
+  [ ! -e "$_cv_tmp/timedout" ] || rm -f "$_cv_tmp/timedout"
 else
   _cv_tmp=$(mktemp -d "${TMPDIR:-/tmp}/conveyor.XXXXXX" 2>/dev/null) || {
     _cv_tmp="${TMPDIR:-/tmp}/conveyor.$$"

@@ -10,6 +10,7 @@ import select
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,11 @@ def test_backend_temp_dir_is_used_and_kept(shell: list[str], tmp_path: Path) -> 
         step(0, 'echo "$RUNNER_TEMP"; echo "$GITHUB_OUTPUT"; touch "$RUNNER_TEMP/mine"'),
         step(1, 'echo "${CONVEYOR_TEMP_DIR-unset} ${CONVEYOR_NO_REAP-unset}"'),
     )
+    (keep / "timedout").touch()  # left by an earlier run: not this run's timeout
     env = _env(CONVEYOR_TEMP_DIR=str(keep), CONVEYOR_NO_REAP="1", TMPDIR=str(other))
     result = run_job(shell, job, ws, env=env)
     assert result.rc == 0, result
+    assert result.outcomes() == [("success", "success")] * 2
     assert result.lines == [str(keep), f"{keep}/output0", "unset unset"]
     assert {"mine", "s0.sh", "s1.sh", "output1"} <= {p.name for p in keep.iterdir()}
     assert not list(other.iterdir()), "the script made a directory of its own"
@@ -228,3 +231,30 @@ def test_a_trivial_job_runs_no_tool_but_the_step_shell(shell: list[str], tmp_pat
     assert result.finished[1].reason == "continue-on-error: exit code 3"
     assert result.outputs == {"v": "1.2.3"}
     assert result.rc == 0
+
+
+PID_NAMESPACE = ["unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc"]
+
+
+def test_no_reap_under_a_pid_namespace_still_ends_at_the_script_exit(tmp_path: Path) -> None:
+    """The local backend's case: the script is init of the job's pid namespace, so the
+    leftover dies with it and the output ends without the search."""
+    if subprocess.run([*PID_NAMESPACE, "true"], capture_output=True).returncode != 0:
+        pytest.skip("no pid namespaces here (unshare needs CAP_SYS_ADMIN)")
+    job = make_job(step(0, ESCAPE.replace("sleep 30", "sleep 600")), step(1, "echo next"))
+    seen: dict[str, float] = {}
+
+    def on_line(line: str, _: object) -> None:
+        if line.startswith("child="):
+            seen["child"] = time.monotonic()
+        if "::job-end::" in line:
+            seen["job-end"] = time.monotonic()
+
+    result = run_job(
+        [*PID_NAMESPACE, "/bin/sh"], job, tmp_path, env=_env(CONVEYOR_NO_REAP="1"), on_line=on_line
+    )
+    assert "child" in seen, "the step did not report its leftover"
+    # End of file came with the script's exit, not with the leftover's 600 s sleep.
+    assert time.monotonic() - seen["job-end"] < 60
+    assert result.rc == 0
+    assert [ln for ln in result.lines if not ln.startswith("child=")] == ["next"]
