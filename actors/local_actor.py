@@ -83,9 +83,18 @@ class _Process:
         workspace.mkdir(parents=True, exist_ok=True)
         script = self.workdir / "job.sh"
         script.write_text(self.run.script, encoding="utf-8")
+        # The script's temp files and the steps' go here, removed with the workdir: the
+        # script then spends no processes on a temp dir of its own.
+        temp = self.workdir / "tmp"
+        temp.mkdir(exist_ok=True)
         env = {k: os.environ[k] for k in _PASSTHROUGH_ENV if k in os.environ}
         env["HOME"] = str(self.workdir)
         env.update(self.run.env)
+        env["CONVEYOR_TEMP_DIR"] = env["TMPDIR"] = str(temp)
+        if self.actor.isolation.pid_namespace:
+            # The script is init of the job's pid namespace: the kernel kills whatever
+            # the job left running when it exits, so the script need not search for it.
+            env["CONVEYOR_NO_REAP"] = "1"
         return subprocess.Popen(
             [*self.actor.isolation.prefix, "/bin/sh", str(script)],
             cwd=workspace,
