@@ -124,17 +124,18 @@ def raw_copy(database_url: str, lines: int, chunk: int) -> tuple[float, float]:
             cur.execute("CREATE TEMP TABLE chunked (job_id int, first_line int, "
                         "line_count int, content text)")
             conn.commit()
+            # The data is ready before the clock starts: only COPY and commit are timed.
+            per_line_data = "".join(f"1\t{n}\t{t}\n" for n, t in enumerate(text, 1))
+            chunked_data = "".join(
+                f"1\t{first + 1}\t{len(text[first:first + chunk])}\t"
+                + "\\n".join(text[first:first + chunk]) + "\n"
+                for first in range(0, lines, chunk))
             began = time.perf_counter()
-            buffer = io.StringIO("".join(f"1\t{n}\t{t}\n" for n, t in enumerate(text, 1)))
-            cur.copy_expert("COPY per_line FROM STDIN", buffer)
+            cur.copy_expert("COPY per_line FROM STDIN", io.StringIO(per_line_data))
             conn.commit()
             per_line = lines / (time.perf_counter() - began)
             began = time.perf_counter()
-            rows = []
-            for first in range(0, lines, chunk):
-                part = text[first:first + chunk]
-                rows.append(f"1\t{first + 1}\t{len(part)}\t" + "\\n".join(part) + "\n")
-            cur.copy_expert("COPY chunked FROM STDIN", io.StringIO("".join(rows)))
+            cur.copy_expert("COPY chunked FROM STDIN", io.StringIO(chunked_data))
             conn.commit()
             chunked = lines / (time.perf_counter() - began)
         return per_line, chunked
@@ -295,7 +296,7 @@ def log_ingest(cluster: Cluster, lines: int, timeout: float) -> tuple[float, flo
 
 
 def acceptance(args: argparse.Namespace, cluster: Cluster, label: str) -> list[int]:
-    """Paced latency, then unpaced accepted rate; prints both, returns the builds."""
+    """StartPipelineBuild latency at ``args.rate`` offered; prints it, returns the builds."""
     cluster.submit("small", 5)  # warm up connections and caches
     paced_ids, latencies = paced(cluster, "small", args.paced, args.rate)
     print(f"  StartPipelineBuild at {args.rate:g} builds/s offered ({args.paced} builds, "
@@ -303,6 +304,58 @@ def acceptance(args: argparse.Namespace, cluster: Cluster, label: str) -> list[i
           f"p99 {_percentile(latencies, 0.99) * 1000:.1f} ms, "
           f"max {max(latencies) * 1000:.1f} ms")
     return paced_ids
+
+
+def accepting_alone(args: argparse.Namespace, cluster: Cluster) -> None:
+    grpc_rate, grpc_p99 = raw_grpc(cluster.pipeline.address, args.raw_calls)
+    print(f"raw gRPC unary (health Check, 1 thread): {grpc_rate:,.0f} calls/s, "
+          f"p99 {grpc_p99:.2f} ms")
+    print(f"raw confirmed publish (pika, 1 connection): "
+          f"{raw_publish(AMQP_URL, args.raw_calls):,.0f} msg/s")
+    print(f"raw PostgreSQL insert (1 row per transaction): "
+          f"{raw_insert(cluster.database_url, args.raw_calls):,.0f} rows/s")
+    print("accepting alone (1 pipeline + 2 executor processes; builds published to a queue "
+          "nobody consumes, so running them takes no CPU):")
+    cluster.create_pipeline("small", SMALL)
+    acceptance(args, cluster, "accepting only")
+    _ids, submit_s = unpaced(cluster, "small", args.builds, args.clients)
+    print(f"  {args.builds} builds unpaced from {args.clients} clients: "
+          f"{args.builds / submit_s:,.1f} builds/s accepted")
+
+
+def whole_system(args: argparse.Namespace, cluster: Cluster) -> None:
+    cores = os.cpu_count() or 1
+    print("the whole system (1 pipeline + 2 executor processes running the builds):")
+    cluster.create_pipeline("small", SMALL)
+    wait_all(cluster, acceptance(args, cluster, "while running them"), timeout=600)
+    meter = CpuMeter(cluster)
+    meter.start()
+    ids, submit_s = unpaced(cluster, "small", args.builds, args.clients)
+    done_s = wait_all(cluster, ids, timeout=1200) + submit_s
+    spent = meter.stop()
+    statuses = sorted({s for (s,) in cluster.query(
+        "SELECT DISTINCT status FROM builds WHERE id = ANY(%s)", [ids])})
+    owners = dict(cluster.query("SELECT owner, count(*) FROM builds WHERE id = ANY(%s) "
+                                "GROUP BY owner", [ids]))
+    print(f"  {args.builds} builds x 3 'true' jobs, unpaced from {args.clients} clients: "
+          f"{args.builds / submit_s:,.1f} builds/s accepted, "
+          f"{args.builds / done_s:,.1f} builds/s completed (all done in {done_s:.1f}s; "
+          f"{statuses}; per executor {sorted(owners.values())})")
+    total = sum(spent.values())
+    print("  CPU per build (ms): " + ", ".join(
+        f"{part} {seconds * 1000 / args.builds:.1f}" for part, seconds in spent.items())
+        + f"; total {total * 1000 / args.builds:.1f} → at most "
+        f"{cores * args.builds / total:,.0f} builds/s on {cores} cores")
+
+
+def logs(args: argparse.Namespace, cluster: Cluster) -> None:
+    ingest, job_s = log_ingest(cluster, args.log_lines, timeout=600)
+    per_line, chunked = raw_copy(cluster.database_url, args.log_lines, 1000)
+    print(f"log ingest, 1 job x {args.log_lines:,} lines: {ingest:,.0f} lines/s into "
+          f"PostgreSQL (the job ran {job_s:.1f}s)")
+    print(f"  raw COPY of the same lines: {per_line:,.0f} lines/s one row per line "
+          f"(ingest = {ingest / per_line:.0%}), {chunked:,.0f} lines/s in 1000-line chunks "
+          f"(ingest = {ingest / chunked:.0%})")
 
 
 def main() -> None:
@@ -313,65 +366,29 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="threads of the unpaced run")
     parser.add_argument("--log-lines", type=int, default=1_000_000)
     parser.add_argument("--raw-calls", type=int, default=2000)
+    parser.add_argument("--parts", default="accept,full,logs",
+                        help="comma-separated subset of accept,full,logs")
     args = parser.parse_args()
-
+    parts = set(args.parts.split(","))
     env = {
         "CONVEYOR_MAX_QUEUED_PER_PIPELINE": str(10 * (args.builds + args.paced)),
         "CONVEYOR_LEASE_S": "30",
         "CONVEYOR_RECONCILE_S": "5",
     }
-    cores = os.cpu_count() or 1
-    print(f"{cores} cores; every process below (Conveyor, jobs, PostgreSQL, RabbitMQ) "
-          "shares them")
+    print(f"{os.cpu_count()} cores; every process below (Conveyor, jobs, PostgreSQL, "
+          "RabbitMQ) shares them")
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-e2e-") as tmp:
-        with Cluster(Path(tmp) / "accept", POSTGRES_URL, AMQP_URL, executors=2, env=env,
-                     unconsumed=True) as cluster:
-            grpc_rate, grpc_p99 = raw_grpc(cluster.pipeline.address, args.raw_calls)
-            print(f"raw gRPC unary (health Check, 1 thread): {grpc_rate:,.0f} calls/s, "
-                  f"p99 {grpc_p99:.2f} ms")
-            print(f"raw confirmed publish (pika, 1 connection): "
-                  f"{raw_publish(AMQP_URL, args.raw_calls):,.0f} msg/s")
-            print(f"raw PostgreSQL insert (1 row per transaction): "
-                  f"{raw_insert(cluster.database_url, args.raw_calls):,.0f} rows/s")
-            print("accepting alone (1 pipeline + 2 executor processes; builds published to "
-                  "a queue nobody consumes, so running them takes no CPU):")
-            cluster.create_pipeline("small", SMALL)
-            acceptance(args, cluster, "accepting only")
-            ids, submit_s = unpaced(cluster, "small", args.builds, args.clients)
-            print(f"  {args.builds} builds unpaced from {args.clients} clients: "
-                  f"{args.builds / submit_s:,.1f} builds/s accepted")
-
-        with Cluster(Path(tmp) / "full", POSTGRES_URL, AMQP_URL, executors=2,
-                     env=env) as cluster:
-            print("the whole system (1 pipeline + 2 executor processes running the builds):")
-            cluster.create_pipeline("small", SMALL)
-            wait_all(cluster, acceptance(args, cluster, "while running them"), timeout=600)
-            meter = CpuMeter(cluster)
-            meter.start()
-            ids, submit_s = unpaced(cluster, "small", args.builds, args.clients)
-            done_s = wait_all(cluster, ids, timeout=1200) + submit_s
-            spent = meter.stop()
-            statuses = sorted({s for (s,) in cluster.query(
-                "SELECT DISTINCT status FROM builds WHERE id = ANY(%s)", [ids])})
-            owners = dict(cluster.query("SELECT owner, count(*) FROM builds "
-                                        "WHERE id = ANY(%s) GROUP BY owner", [ids]))
-            print(f"  {args.builds} builds x 3 'true' jobs, unpaced from {args.clients} "
-                  f"clients: {args.builds / submit_s:,.1f} builds/s accepted, "
-                  f"{args.builds / done_s:,.1f} builds/s completed (all done in "
-                  f"{done_s:.1f}s; {statuses}; per executor {sorted(owners.values())})")
-            total = sum(spent.values())
-            print("  CPU per build (ms): " + ", ".join(
-                f"{part} {seconds * 1000 / args.builds:.1f}" for part, seconds in spent.items())
-                + f"; total {total * 1000 / args.builds:.1f} → at most "
-                f"{cores * args.builds / total:,.0f} builds/s on {cores} cores")
-
-            ingest, job_s = log_ingest(cluster, args.log_lines, timeout=600)
-            per_line, chunked = raw_copy(cluster.database_url, args.log_lines, 1000)
-            print(f"log ingest, 1 job x {args.log_lines:,} lines: {ingest:,.0f} lines/s into "
-                  f"PostgreSQL (the job ran {job_s:.1f}s)")
-            print(f"  raw COPY of the same lines: {per_line:,.0f} lines/s one row per line "
-                  f"(ingest = {ingest / per_line:.0%}), {chunked:,.0f} lines/s in 1000-line "
-                  f"chunks (ingest = {ingest / chunked:.0%})")
+        if "accept" in parts:
+            with Cluster(Path(tmp) / "accept", POSTGRES_URL, AMQP_URL, executors=2, env=env,
+                         unconsumed=True) as cluster:
+                accepting_alone(args, cluster)
+        if parts & {"full", "logs"}:
+            with Cluster(Path(tmp) / "full", POSTGRES_URL, AMQP_URL, executors=2,
+                         env=env) as cluster:
+                if "full" in parts:
+                    whole_system(args, cluster)
+                if "logs" in parts:
+                    logs(args, cluster)
 
 
 if __name__ == "__main__":
