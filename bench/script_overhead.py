@@ -6,7 +6,8 @@ local backend runs it (``/bin/sh job.sh``, stdout a pipe read to end of file).
 Prints ms per job for the script with and without ``CONVEYOR_TEMP_DIR`` and
 ``CONVEYOR_NO_REAP=1``, next to the references: ``sh -c true`` (one spawn), and the
 floor a one-step job cannot go below — the step shell started on a script file as the
-runner starts it (``bash -e FILE`` for GitHub's default shell) inside ``sh``. Every
+runner starts it (``bash -e FILE`` for GitHub's default shell) inside ``sh`` — and the
+same in a session of its own (``setsid``), as the runner runs every step. Every
 variant runs interleaved with the others, so load on the machine hits them alike.
 """
 
@@ -66,6 +67,8 @@ def main() -> None:
         variants = [
             ("sh -c true", [*shell, "-c", "true"], base, False),
             ("floor: sh -c 'bash -e FILE'", [*shell, "-c", f"bash -e {step}"], base, False),
+            # + what a step's own session costs (setsid is one more exec)
+            ("sh -c 'setsid bash -e FILE'", [*shell, "-c", f"setsid bash -e {step}"], base, False),
             ("script", [*shell, str(script)], base, True),
             ("script + TEMP_DIR", [*shell, str(script)], fast_tmp, True),
             ("script + NO_REAP", [*shell, str(script)], {**base, "CONVEYOR_NO_REAP": "1"}, True),
