@@ -318,13 +318,25 @@ def accepting_alone(args: argparse.Namespace, cluster: Cluster) -> None:
           "nobody consumes, so running them takes no CPU):")
     cluster.create_pipeline("small", SMALL)
     acceptance(args, cluster, "accepting only")
+    meter = CpuMeter(cluster)
+    meter.start()
     _ids, submit_s = unpaced(cluster, "small", args.builds, args.clients)
+    spent = meter.stop()
     print(f"  {args.builds} builds unpaced from {args.clients} clients: "
           f"{args.builds / submit_s:,.1f} builds/s accepted")
+    print_cpu(spent, args.builds)
+
+
+def print_cpu(spent: dict[str, float], builds: int) -> None:
+    cores = os.cpu_count() or 1
+    total = sum(spent.values())
+    print("  CPU per build (ms): " + ", ".join(
+        f"{part} {seconds * 1000 / builds:.1f}" for part, seconds in spent.items() if seconds)
+        + f"; total {total * 1000 / builds:.1f} → at most {cores * builds / total:,.0f} "
+        f"builds/s on {cores} cores")
 
 
 def whole_system(args: argparse.Namespace, cluster: Cluster) -> None:
-    cores = os.cpu_count() or 1
     print("the whole system (1 pipeline + 2 executor processes running the builds):")
     cluster.create_pipeline("small", SMALL)
     wait_all(cluster, acceptance(args, cluster, "while running them"), timeout=600)
@@ -341,11 +353,7 @@ def whole_system(args: argparse.Namespace, cluster: Cluster) -> None:
           f"{args.builds / submit_s:,.1f} builds/s accepted, "
           f"{args.builds / done_s:,.1f} builds/s completed (all done in {done_s:.1f}s; "
           f"{statuses}; per executor {sorted(owners.values())})")
-    total = sum(spent.values())
-    print("  CPU per build (ms): " + ", ".join(
-        f"{part} {seconds * 1000 / args.builds:.1f}" for part, seconds in spent.items())
-        + f"; total {total * 1000 / args.builds:.1f} → at most "
-        f"{cores * args.builds / total:,.0f} builds/s on {cores} cores")
+    print_cpu(spent, args.builds)
 
 
 def logs(args: argparse.Namespace, cluster: Cluster) -> None:
