@@ -147,7 +147,10 @@ def build_job_manifest(
         "image": image,
         "command": ["sh", "-c", escape_for_kubernetes(script)],
         "workingDir": WORKSPACE,
-        "env": [{"name": k, "value": escape_for_kubernetes(v)} for k, v in env.items()],
+        # The script is the container's PID 1: when it exits every process of the job is
+        # killed with the container, so it need not search /proc for leftovers.
+        "env": [{"name": k, "value": escape_for_kubernetes(v)} for k, v in env.items()]
+        + [{"name": "CONVEYOR_NO_REAP", "value": "1"}],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": {
             "allowPrivilegeEscalation": False,
