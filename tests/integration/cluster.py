@@ -22,7 +22,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -32,8 +31,8 @@ import psycopg2  # type: ignore[import-untyped]
 from conveyor.v1 import pipeline_pb2
 from rpc.client import Client, connect
 from tests.integration import rabbit
+from tests.integration.processes import ROOT, Process, issue_admin_token
 
-ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "ERROR")
 START_TIMEOUT_S = 30.0
 T = TypeVar("T")
@@ -41,49 +40,6 @@ T = TypeVar("T")
 
 class ClusterError(AssertionError):
     """The cluster did not do what a test waited for (carries the processes' output)."""
-
-
-@dataclass
-class Process:
-    """One Conveyor server process and where its output goes."""
-
-    name: str
-    role: str
-    workdir: Path
-    listen: str  # host:port; port 0 until the first start picked one
-    popen: subprocess.Popen[bytes] | None = None
-    incarnation: int = 0
-    address: str = ""
-    exit_codes: list[int] = field(default_factory=list)
-
-    @property
-    def stdout(self) -> Path:
-        return self.workdir / f"stdout.{self.incarnation}.log"
-
-    @property
-    def stderr(self) -> Path:
-        return self.workdir / f"stderr.{self.incarnation}.log"
-
-    @property
-    def executor_id(self) -> str:
-        return f"{self.name}-{self.incarnation}"
-
-    @property
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def tail(self, lines: int = 40) -> str:
-        """The last ``lines`` of every incarnation's stdout and stderr."""
-        out = [f"===== {self.name} ({self.role}), exit codes so far {self.exit_codes} ====="]
-        for incarnation in range(1, self.incarnation + 1):
-            for stream in ("stdout", "stderr"):
-                path = self.workdir / f"{stream}.{incarnation}.log"
-                if path.exists():
-                    text = [line for line in path.read_text(errors="replace").splitlines()
-                            if " pika." not in line][-lines:]  # pika's own logging: noise
-                    out.append(f"--- {path.name} (last {len(text)} lines)")
-                    out.extend(text)
-        return "\n".join(out)
 
 
 def _admin_connection(url: str) -> Any:
@@ -94,25 +50,6 @@ def _admin_connection(url: str) -> Any:
 
 def _database_url(base: str, name: str) -> str:
     return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-
-
-def issue_admin_token(database_url: str) -> str:
-    """A fresh instance-admin bearer token in ``database_url`` (through the store's own
-    bootstrap, in a child process so this process's store stays untouched)."""
-    code = (
-        "import sys, store\n"
-        "from rpc import tokens\n"
-        "store.open_database(sys.argv[1])\n"
-        "secret = tokens.new_token()\n"
-        "store.bootstrap_admin('e2e-admin', tokens.token_hash(secret), token_name='e2e',"
-        " force=True)\n"
-        "print(secret)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code, database_url], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise ClusterError(f"issuing an admin token failed:\n{out.stderr}")
-    return out.stdout.strip().splitlines()[-1]
 
 
 class Cluster:
