@@ -178,6 +178,7 @@ class BuildActor(ConveyorActor):
         return self.scheduler
 
     def _apply(self, actions: list[Action]) -> None:
+        queued: list[int] = []
         for action in actions:
             if isinstance(action, StartJob):
                 self.timings.job_ready(action.key)  # metrics
@@ -185,8 +186,7 @@ class BuildActor(ConveyorActor):
                     self._spawn(action.key)
                 else:
                     self.waiting_slot.add(action.key)
-                    self._update(action.key, JobStatus.QUEUED,
-                                 f"waiting for a free job slot ({self.slots.limit} in use)")
+                    queued.append(self.rows[action.key].id)
             elif isinstance(action, FinishUnstarted):
                 self._update(action.key, action.status, action.reason, finished=True)
                 metrics.job_finished(action.status.value)  # metrics: never got a JobActor
@@ -200,6 +200,9 @@ class BuildActor(ConveyorActor):
                         action.key, Outcome(JobStatus.CANCELLED, action.reason)))
                 elif action.key in self.jobs:
                     tell_safely(self.jobs[action.key], CancelJob(action.reason))
+        if queued:  # one write for a wide build's many jobs held by the cap
+            store.queue_jobs(queued, f"waiting for a free job slot ({self.slots.limit} in use)")
+            self.services.feed.publish(self.build_id)
 
     def _spawn(self, key: str) -> None:
         scheduler = self._scheduler()

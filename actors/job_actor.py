@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -85,6 +86,8 @@ class JobActor(ConveyorActor):
         self.outputs: dict[str, str] = {}
         self.step_names: dict[int, str] = {}  # display names evaluated by the script
         self.run: RunJob | None = None  # what the backend was asked to run
+        self.exit_code: int | None = None
+        self.finished_at: datetime | None = None
         self.result: JobFinished | None = None
         self.cancel_reason: str | None = None
         self.state = "created"
@@ -244,13 +247,12 @@ class JobActor(ConveyorActor):
 
     def _persist(self) -> None:
         assert self.result is not None
-        store.update_job(
+        store.finish_job(
             self.job_row_id,
             status=JobStatus(self.result.status),
             reason=self.result.reason,
-            exit_code=getattr(self, "exit_code", None),
+            exit_code=self.exit_code,
             outputs=self.result.outputs,
-            finished=True,
             at=self.finished_at,
         )
         self.services.feed.publish(self.build_id)

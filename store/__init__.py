@@ -36,8 +36,10 @@ from store.errors import (
 )
 from store.jobs import (
     create_jobs,
+    finish_job,
     list_jobs,
     list_steps,
+    queue_jobs,
     record_step,
     start_job,
     update_job,
@@ -120,6 +122,7 @@ __all__ = [
     "expired_builds",
     "find_token",
     "finish_build",
+    "finish_job",
     "get_build",
     "get_pipeline",
     "get_snapshot",
@@ -136,6 +139,7 @@ __all__ = [
     "member_role",
     "migrate",
     "open_database",
+    "queue_jobs",
     "read_logs",
     "record_step",
     "release_build",

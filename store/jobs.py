@@ -276,3 +276,60 @@ def record_step(
             )
             .execute()
         )
+
+
+_UNFINISHED = [s.value for s in JobStatus if not s.terminal]
+
+
+@store_call
+def finish_job(
+    job_row_id: int,
+    *,
+    status: JobStatus,
+    reason: str,
+    exit_code: int | None = None,
+    outputs: Mapping[str, str] | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Record a job's end in one statement (`update_job` reads the row twice more).
+
+    Only an unfinished job moves (late events after a takeover never rewrite a result);
+    returns whether it did.
+    """
+    target = JobStatus(status)
+    if not target.terminal:
+        raise ValueError(f"finish_job needs a terminal status, got {target.value}")
+    changes: dict[Any, Any] = {
+        Job.status: target.value,
+        Job.reason: reason,
+        Job.finished_at: at or utcnow(),
+    }
+    if exit_code is not None:
+        changes[Job.exit_code] = exit_code
+    if outputs is not None:
+        changes[Job.outputs] = dump_json(dict(outputs), "job outputs")
+    with transaction():
+        moved = (
+            Job.update(changes)
+            .where((Job.id == job_row_id) & Job.status.in_(_UNFINISHED))
+            .execute()
+        )
+    return bool(moved)
+
+
+@store_call
+def queue_jobs(job_row_ids: Sequence[int], reason: str) -> int:
+    """Mark ready jobs QUEUED (held by the concurrency cap) in one statement."""
+    if not job_row_ids:
+        return 0
+    now = utcnow()
+    with transaction():
+        return int(
+            Job.update(
+                status=JobStatus.QUEUED.value,
+                reason=reason,
+                queued_at=fn.COALESCE(Job.queued_at, now),
+            )
+            .where(Job.id.in_(list(job_row_ids)) & (Job.status == JobStatus.PENDING.value))
+            .execute()
+        )
