@@ -166,6 +166,7 @@ class CpuMeter:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.before: dict[str, float] = {}
+        self.transactions = 0.0
 
     def _pids(self) -> dict[str, list[int]]:
         backends = [pid for (pid,) in self.cluster.query(
@@ -188,11 +189,19 @@ class CpuMeter:
                     out[f"jobs:{pid}"] = children
         return out
 
+    def _commits(self) -> float:
+        rows = self.cluster.query("SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                                  "WHERE datname = current_database()")
+        return float(rows[0][0])
+
     def start(self) -> None:
         self.before = self._sample()
+        self.transactions = self._commits()
 
     def stop(self) -> dict[str, float]:
-        spent: dict[str, float] = {}
+        """CPU seconds per part, and ``transactions``: database transactions meanwhile
+        (the statistics collector lags by up to a second: indicative)."""
+        spent: dict[str, float] = {"transactions": self._commits() - self.transactions}
         for key, value in self._sample().items():
             part = key.split(":", 1)[0]
             spent[part] = spent.get(part, 0.0) + value - self.before.get(key, 0.0)
@@ -329,11 +338,13 @@ def accepting_alone(args: argparse.Namespace, cluster: Cluster) -> None:
 
 def print_cpu(spent: dict[str, float], builds: int) -> None:
     cores = os.cpu_count() or 1
+    transactions = spent.pop("transactions")
     total = sum(spent.values())
     print("  CPU per build (ms): " + ", ".join(
         f"{part} {seconds * 1000 / builds:.1f}" for part, seconds in spent.items() if seconds)
         + f"; total {total * 1000 / builds:.1f} → at most {cores * builds / total:,.0f} "
-        f"builds/s on {cores} cores")
+        f"builds/s on {cores} cores; {transactions / builds:.0f} database transactions "
+        "per build")
 
 
 def whole_system(args: argparse.Namespace, cluster: Cluster) -> None:
