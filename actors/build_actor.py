@@ -143,7 +143,9 @@ class BuildActor(ConveyorActor):
             triggered_by=build.triggered_by,
             inputs=inputs,
         )
-        plan = workflow.load(yaml_text, inputs=inputs, github=self.context.github())
+        # No github context here: `github.job` and friends differ per job, so templates
+        # using it stay for the job actor to evaluate.
+        plan = workflow.load(yaml_text, inputs=inputs)
         context = self.context
         self.scheduler = BuildScheduler(
             plan, lambda job, needs: job_if_contexts(context, job, needs)

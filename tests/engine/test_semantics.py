@@ -299,3 +299,13 @@ def test_matrix_job_waits_for_all_combinations(eng: Engine) -> None:
     for key in ("test (3.11)", "test (3.12)"):
         finished = result.job(key).finish_time.ToMicroseconds()
         assert deploy.start_time.ToMicroseconds() >= finished - 1000
+
+
+def test_github_context_in_run_scripts(eng: Engine) -> None:
+    result = eng.run("""
+        jobs:
+          first:
+            steps: [{run: "echo job=${{ github.job }} run=${{ github.run_number }}"}]
+        """)
+    assert result.status == "SUCCEEDED"
+    assert eng.log_text(result.build.id, "first") == ["job=first run=1"]
