@@ -36,6 +36,7 @@ from actors.messages import (
 )
 from actors.services import Services
 from observability import metrics
+from store.records import StepUpdate
 from workflow.expressions import ExpressionError, interpolate
 from workflow.markers import JobOutput, StepFinished, StepStarted, new_nonce
 from workflow.model import JobSpec, Plan
@@ -50,6 +51,11 @@ _STEP_STATUS = {
     "cancelled": StepStatus.CANCELLED,
     "skipped": StepStatus.SKIPPED,
 }
+
+
+@dataclass(frozen=True)
+class _WriteSteps:
+    """Write the step events received so far (sent by the actor to itself)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class JobActor(ConveyorActor):
         self.handle = f"b{build.build_id}-j{job_row_id}-a{attempt}"
         self.outputs: dict[str, str] = {}
         self.step_names: dict[int, str] = {}  # display names evaluated by the script
+        self.dirty_steps: list[StepUpdate] = []  # step events not yet written
         self.run: RunJob | None = None  # what the backend was asked to run
         self.exit_code: int | None = None
         self.finished_at: datetime | None = None
@@ -101,6 +108,8 @@ class JobActor(ConveyorActor):
             self._step_event(message)
         elif isinstance(message, JobLaunched):
             self.state = "running"
+        elif isinstance(message, _WriteSteps):
+            self._write_steps()
         elif isinstance(message, JobExited):
             self._exited(message)
         elif isinstance(message, LogsFlushed):
@@ -172,23 +181,32 @@ class JobActor(ConveyorActor):
         self.counters["step_events"] += 1
         if isinstance(event, StepStarted):
             self.step_names[event.index] = event.name or self._step_name(event.index)
-            store.record_step(self.job_row_id, event.index,
-                              name=self.step_names[event.index], status=StepStatus.RUNNING)
+            update = StepUpdate(event.index, self.step_names[event.index], StepStatus.RUNNING)
         elif isinstance(event, StepFinished):
-            store.record_step(
-                self.job_row_id,
+            update = StepUpdate(
                 event.index,
-                name=self.step_names.get(event.index) or self._step_name(event.index),
-                status=_STEP_STATUS.get(event.outcome, StepStatus.FAILED),
-                reason=event.reason or _default_step_reason(event),
-                exit_code=event.exit_code,
+                self.step_names.get(event.index) or self._step_name(event.index),
+                _STEP_STATUS.get(event.outcome, StepStatus.FAILED),
+                event.reason or _default_step_reason(event),
+                event.exit_code,
             )
         elif isinstance(event, JobOutput):
             self.outputs[event.name] = event.value
             return
         else:
             return
-        self.services.feed.publish(self.build_id)
+        # Coalesce: a note to ourselves lands behind the events already in the mailbox,
+        # so a quick step's start and end (and the next step's start) become one write.
+        # A step that runs longer is recorded as soon as the mailbox is drained.
+        if not self.dirty_steps:
+            self.actor_ref.tell(_WriteSteps())
+        self.dirty_steps.append(update)
+
+    def _write_steps(self) -> None:
+        if self.dirty_steps:
+            updates, self.dirty_steps = self.dirty_steps, []
+            store.record_steps(self.job_row_id, updates)
+            self.services.feed.publish(self.build_id)
 
     def _relaunch(self) -> None:
         """The backend crashed and was restarted: what it ran for us is unknown to it.
@@ -247,6 +265,7 @@ class JobActor(ConveyorActor):
 
     def _persist(self) -> None:
         assert self.result is not None
+        self._write_steps()
         store.finish_job(
             self.job_row_id,
             status=JobStatus(self.result.status),

@@ -41,6 +41,7 @@ from store.jobs import (
     list_steps,
     queue_jobs,
     record_step,
+    record_steps,
     start_job,
     update_job,
     upsert_step,
@@ -65,6 +66,7 @@ from store.records import (
     LogLine,
     PipelineRecord,
     StepRecord,
+    StepUpdate,
 )
 from store.rerun import rerun_build
 from store.users import (
@@ -99,6 +101,7 @@ __all__ = [
     "PipelineRecord",
     "RetryEvent",
     "StepRecord",
+    "StepUpdate",
     "StoreError",
     "StoreUnavailable",
     "TokenRecord",
@@ -142,6 +145,7 @@ __all__ = [
     "queue_jobs",
     "read_logs",
     "record_step",
+    "record_steps",
     "release_build",
     "remove_member",
     "renew_leases",

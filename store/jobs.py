@@ -12,7 +12,7 @@ from store.convert import dump_json, job_record, step_record
 from store.db import store_call, transaction, utcnow
 from store.errors import Conflict, NotFound
 from store.models import Build, Job, Step
-from store.records import JobInit, JobRecord, StepRecord
+from store.records import JobInit, JobRecord, StepRecord, StepUpdate
 from workflow.states import JobStatus, StepStatus, job_can_move
 
 _UPDATE_ATTEMPTS = 10
@@ -243,39 +243,50 @@ def record_step(
     reason: str = "",
     exit_code: int | None = None,
 ) -> None:
-    """`upsert_step` without the read-back: what the engine calls for each step event.
+    """`upsert_step` without the read-back: what the engine calls for a step event.
 
     started_at is set on RUNNING, finished_at on a terminal status; a terminal step is
     left unchanged.
     """
-    target = StepStatus(status)
+    record_steps(job_row_id, [StepUpdate(index, name, StepStatus(status), reason, exit_code)])
+
+
+@store_call
+def record_steps(job_row_id: int, updates: Sequence[StepUpdate]) -> None:
+    """Several step events of one job in one transaction (see `record_step`)."""
     now = utcnow()
     with transaction():
-        (
-            Step.insert(
-                job=job_row_id,
-                idx=index,
-                name=name,
-                status=target.value,
-                reason=reason,
-                exit_code=exit_code,
-                started_at=now if target != StepStatus.PENDING else None,
-                finished_at=now if target.terminal else None,
-            )
-            .on_conflict(
-                conflict_target=[Step.job, Step.idx],
-                update={
-                    Step.name: EXCLUDED.name,
-                    Step.status: EXCLUDED.status,
-                    Step.reason: EXCLUDED.reason,
-                    Step.exit_code: EXCLUDED.exit_code,
-                    Step.started_at: fn.COALESCE(Step.started_at, EXCLUDED.started_at),
-                    Step.finished_at: fn.COALESCE(EXCLUDED.finished_at, Step.finished_at),
-                },
-                where=Step.status.not_in(_STEP_TERMINAL),
-            )
-            .execute()
+        for update in updates:
+            _record_step(job_row_id, update, now)
+
+
+def _record_step(job_row_id: int, update: StepUpdate, now: datetime) -> None:
+    target = StepStatus(update.status)
+    (
+        Step.insert(
+            job=job_row_id,
+            idx=update.index,
+            name=update.name,
+            status=target.value,
+            reason=update.reason,
+            exit_code=update.exit_code,
+            started_at=now if target != StepStatus.PENDING else None,
+            finished_at=now if target.terminal else None,
         )
+        .on_conflict(
+            conflict_target=[Step.job, Step.idx],
+            update={
+                Step.name: EXCLUDED.name,
+                Step.status: EXCLUDED.status,
+                Step.reason: EXCLUDED.reason,
+                Step.exit_code: EXCLUDED.exit_code,
+                Step.started_at: fn.COALESCE(Step.started_at, EXCLUDED.started_at),
+                Step.finished_at: fn.COALESCE(EXCLUDED.finished_at, Step.finished_at),
+            },
+            where=Step.status.not_in(_STEP_TERMINAL),
+        )
+        .execute()
+    )
 
 
 _UNFINISHED = [s.value for s in JobStatus if not s.terminal]

@@ -103,3 +103,14 @@ class LogChunkInit:
     job_row_id: int  # JobRecord.id
     first_line: int  # 1-based
     lines: tuple[str, ...]  # each without its newline
+
+
+@dataclass(frozen=True)
+class StepUpdate:
+    """A step event for `store.record_steps`."""
+
+    index: int
+    name: str
+    status: StepStatus
+    reason: str = ""
+    exit_code: int | None = None
