@@ -10,18 +10,13 @@ in ``finally``.
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import grpc
@@ -49,160 +44,16 @@ from rpc.client import BearerToken
 from rpc.executor_service import ExecutorServicer
 from rpc.pipeline_service import PipelineServicer
 from rpc.server import build_server, stop_server
+from runtime_config import Config, ConfigError, parse_image_map
 from store.changes import ChangeFeed
 from store.migrations import migrate
+
+__all__ = ["Config", "ConfigError", "Runtime", "executor_channel", "parse_image_map", "serve"]
 
 log = logging.getLogger("conveyor.runtime")
 
 VERSION = "0.1.0"
-ROLES = ("all", "pipeline", "executor")
 DEFAULT_METRICS_LISTEN = "0.0.0.0:9090"  # `serve` only; `run` and tests serve none
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed (names the variable)."""
-
-
-def _default_home() -> Path:
-    return Path(os.environ.get("CONVEYOR_HOME", Path.home() / ".conveyor"))
-
-
-@dataclass(frozen=True)
-class Config:
-    role: str = "all"
-    database_url: str = ""
-    queue_url: str = "memory://"
-    backend: str = "local"
-    listen: str = "127.0.0.1:50051"
-    executor_addr: str = ""  # the pipeline role's way to the executors
-    workdir: Path = field(default_factory=lambda: _default_home() / "work")
-    max_jobs: int = 64
-    max_builds: int = 32
-    lease_s: float = 30.0
-    reconcile_s: float = 5.0
-    drain_s: float = 60.0  # graceful shutdown: how long to wait for running builds
-    queue_name: str = "conveyor.builds"
-    queue_prefix: str = "conveyor"
-    executor_id: str = field(
-        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    )
-    migrate_on_start: bool | None = None  # None: only for SQLite (embedded mode)
-    # Kubernetes backend: the namespace of the Jobs (default: the executor's own, in a
-    # cluster); the API server URL (tests, out of cluster; else in-cluster or kubeconfig);
-    # the image of jobs without `container`, and images by `runs-on` label.
-    namespace: str = ""
-    k8s_url: str = ""
-    image: str = "ubuntu:24.04"
-    runs_on_images: Mapping[str, str] = field(default_factory=dict)
-    k8s_pending_timeout_s: float = 120.0  # image pull errors / unschedulable → job fails
-    # What the pipeline service sends ExecutorService: required when the roles run in
-    # separate processes; role `all` makes up its own when unset.
-    internal_token: str = field(default="", repr=False)
-    max_queued_per_pipeline: int = 100
-    max_streams_per_user: int = 8
-    metrics_listen: str = ""  # /metrics, /healthz, /readyz; "" or "off": none (serve: :9090)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        text = {
-            "role": "CONVEYOR_ROLE",
-            "database_url": "CONVEYOR_DATABASE_URL",
-            "queue_url": "CONVEYOR_AMQP_URL",
-            "backend": "CONVEYOR_BACKEND",
-            "listen": "CONVEYOR_LISTEN",
-            "executor_addr": "CONVEYOR_EXECUTOR_ADDR",
-            "executor_id": "CONVEYOR_EXECUTOR_ID",
-            "queue_name": "CONVEYOR_QUEUE_NAME",
-            "queue_prefix": "CONVEYOR_QUEUE_PREFIX",
-            "namespace": "CONVEYOR_NAMESPACE",
-            "k8s_url": "CONVEYOR_K8S_URL",
-            "image": "CONVEYOR_DEFAULT_IMAGE",
-            "metrics_listen": "CONVEYOR_METRICS_LISTEN",
-            "internal_token": "CONVEYOR_INTERNAL_TOKEN",
-        }
-        for name, var in text.items():
-            if env.get(var):
-                values[name] = env[var]
-        if env.get("CONVEYOR_QUEUE_URL"):
-            values["queue_url"] = env["CONVEYOR_QUEUE_URL"]
-        if env.get("CONVEYOR_WORKDIR"):
-            values["workdir"] = Path(env["CONVEYOR_WORKDIR"])
-        numbers: tuple[tuple[str, str, type[int] | type[float]], ...] = (
-            ("max_jobs", "CONVEYOR_MAX_JOBS", int),
-            ("max_builds", "CONVEYOR_MAX_BUILDS", int),
-            ("lease_s", "CONVEYOR_LEASE_S", float),
-            ("reconcile_s", "CONVEYOR_RECONCILE_S", float),
-            ("drain_s", "CONVEYOR_DRAIN_S", float),
-            ("k8s_pending_timeout_s", "CONVEYOR_K8S_PENDING_TIMEOUT_S", float),
-            ("max_queued_per_pipeline", "CONVEYOR_MAX_QUEUED_PER_PIPELINE", int),
-            ("max_streams_per_user", "CONVEYOR_MAX_STREAMS_PER_USER", int),
-        )
-        for name, var, kind in numbers:
-            if env.get(var):
-                values[name] = _positive(var, env[var], kind)
-        if env.get("CONVEYOR_RUNS_ON_IMAGES"):
-            values["runs_on_images"] = parse_image_map(
-                "CONVEYOR_RUNS_ON_IMAGES", env["CONVEYOR_RUNS_ON_IMAGES"])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        config = cls(**values)
-        if not config.database_url:
-            config = replace(config, database_url=f"sqlite:///{_default_home() / 'conveyor.db'}")
-        config.check()
-        return config
-
-    def check(self) -> None:
-        if self.role not in ROLES:
-            raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
-        if self.backend not in ("local", "kubernetes"):
-            raise ConfigError(f"CONVEYOR_BACKEND must be local or kubernetes, got {self.backend!r}")
-        if self.role == "pipeline" and not self.executor_addr:
-            raise ConfigError("the pipeline role needs CONVEYOR_EXECUTOR_ADDR (host:port)")
-        if self.role != "all" and not self.internal_token:
-            raise ConfigError(
-                f"role {self.role} needs CONVEYOR_INTERNAL_TOKEN: the same secret in the "
-                "pipeline and executor processes (it authenticates ExecutorService calls)"
-            )
-        if self.role != "all" and self.queue_url.startswith("memory:"):
-            raise ConfigError(
-                f"role {self.role} runs in its own process and cannot share the in-memory "
-                "queue: set CONVEYOR_AMQP_URL=amqp://…"
-            )
-
-    @property
-    def runs_executor(self) -> bool:
-        return self.role in ("all", "executor")
-
-    @property
-    def runs_pipeline(self) -> bool:
-        return self.role in ("all", "pipeline")
-
-
-def _positive(var: str, text: str, kind: type[int] | type[float]) -> int | float:
-    what = "a whole number" if kind is int else "a number"
-    try:
-        value = kind(text)
-    except ValueError:
-        raise ConfigError(f"{var} must be {what}, got {text!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{var} must be positive, got {text!r}")
-    return value
-
-
-def parse_image_map(var: str, text: str) -> dict[str, str]:
-    """``ubuntu-latest=ubuntu:24.04,alpine=alpine:3.20`` → {label: image}."""
-    out: dict[str, str] = {}
-    for n, item in enumerate(p.strip() for p in text.split(",")):
-        if not item:
-            continue
-        label, sep, image = (part.strip() for part in item.partition("="))
-        if not sep or not label or not image:
-            raise ConfigError(f"{var}: entry {n + 1} ({item!r}) must be LABEL=IMAGE")
-        if label in out:
-            raise ConfigError(f"{var}: label {label!r} is mapped twice")
-        out[label] = image
-    return out
 
 
 class _LateStub:
@@ -473,11 +324,6 @@ def serve(config: Config) -> int:
         return 0
     finally:
         runtime.stop()
-
-
-def temporary_database_url() -> tuple[str, tempfile.TemporaryDirectory[str]]:
-    tmp = tempfile.TemporaryDirectory(prefix="conveyor-run-")
-    return f"sqlite:///{Path(tmp.name) / 'conveyor.db'}", tmp
 
 
 if __name__ == "__main__":  # pragma: no cover
