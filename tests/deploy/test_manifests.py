@@ -22,7 +22,8 @@ SOURCE_DIRS = ("workflow", "actors", "rpc", "store", "k8s", "broker", "cli", "ob
 
 def known_settings() -> set[str]:
     """Every CONVEYOR_* name the program's source mentions."""
-    files = [ROOT / "runtime.py", *(p for d in SOURCE_DIRS for p in (ROOT / d).rglob("*.py"))]
+    files = [ROOT / "runtime.py", ROOT / "runtime_config.py",
+             *(p for d in SOURCE_DIRS for p in (ROOT / d).rglob("*.py"))]
     return {name for f in files for name in SETTING.findall(f.read_text())}
 
 
