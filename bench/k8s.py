@@ -10,7 +10,7 @@ layer before. Prints:
   of the Succeeded event of a job's last-finishing dependency, to the create request of
   the job's Kubernetes Job (p50, p99, max).
 
-Usage: .venv/bin/python -m bench.k8s [--width 20] [--depth 10]
+Usage: .venv/bin/python -m bench.k8s [--width 20] [--depth 10] [--separate]
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import actors.k8s_calls as k8s_calls
 import actors.k8s_watch as k8s_watch
 from k8s.emulator import Emulator, Settings
+from k8s.emulator.remote import RemoteEmulator, spawn_emulator
 from k8s.manifests import job_name
 from tests.engine.harness import engine
 
@@ -49,16 +52,31 @@ def dag(width: int, depth: int) -> tuple[str, dict[str, list[str]]]:
     return "\n".join(lines) + "\n", needs
 
 
+@contextmanager
+def _emulator(tmp: Path, separate: bool) -> Iterator[Emulator | RemoteEmulator]:
+    if not separate:
+        with Emulator(tmp / "emu", settings=Settings(bookmark_interval_s=5.0)) as emu:
+            yield emu
+        return
+    remote = spawn_emulator(tmp / "emu")
+    try:
+        yield remote
+    finally:
+        remote.stop()
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--width", type=int, default=20)
     p.add_argument("--depth", type=int, default=10)
+    p.add_argument("--separate", action="store_true",
+                   help="run the emulator (and so the pods) in its own process, as a real "
+                        "API server would be, instead of sharing this process's GIL")
     args = p.parse_args()
     text, needs = dag(args.width, args.depth)
     total_jobs = len(needs)
 
-    with tempfile.TemporaryDirectory() as tmp, \
-            Emulator(Path(tmp) / "emu", settings=Settings(bookmark_interval_s=5.0)) as emu, \
+    with tempfile.TemporaryDirectory() as tmp, _emulator(Path(tmp), args.separate) as emu, \
             engine(Path(tmp), backend="kubernetes", k8s_url=emu.url, namespace="bench",
                    max_jobs=64) as eng:
         warm = eng.run("jobs:\n  warm: {steps: [{run: 'true'}]}\n", timeout=60)

@@ -120,7 +120,7 @@ def _check_job_key(db: StoreApi, build: BuildRecord, key: str) -> None:
     raise NotFound(f"build {build.id} has no job {key!r} (jobs: {listing})")
 
 
-WATCH_MIN_INTERVAL = 0.05
+WATCH_MIN_INTERVAL = 0.2
 
 
 def watch_build(
@@ -133,7 +133,8 @@ def watch_build(
     """The whole build now, then again after each change; ends after a terminal one.
 
     Reloads happen at most every ``WATCH_MIN_INTERVAL`` seconds: a wide build changes
-    hundreds of times a second, and each reload reads every job and step.
+    hundreds of times a second and each reload reads every job and step, while five
+    updates a second are plenty for a person watching.
     """
     since = feed.version(build_id)
     last: bytes | None = None
