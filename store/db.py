@@ -348,6 +348,17 @@ def store_call(fn: Callable[P, T]) -> Callable[P, T]:
                 if _is_library_error(exc):
                     raise _translate(exc, operation, _is_transient(exc)) from exc
                 raise
+        # The first attempt runs bare: building tenacity's machinery costs more than a
+        # typical call's own Python, and most calls succeed at once.
+        try:
+            with db.connection_context():
+                return fn(*args, **kwargs)
+        except Exception as exc:
+            if not _is_transient(exc):
+                if _is_library_error(exc):
+                    raise _translate(exc, operation, False) from exc
+                raise
+            first_failure: Exception | None = exc
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_before_delay(opened.retry_s),
@@ -357,8 +368,14 @@ def store_call(fn: Callable[P, T]) -> Callable[P, T]:
         )
         try:
             for attempt in retrying:
-                with attempt, db.connection_context():
-                    return fn(*args, **kwargs)
+                with attempt:
+                    if first_failure is not None:
+                        # Replayed as tenacity's attempt 1, so backoff, attempt numbers
+                        # and listeners see the same sequence as without the fast path.
+                        failure, first_failure = first_failure, None
+                        raise failure
+                    with db.connection_context():
+                        return fn(*args, **kwargs)
         except Exception as exc:
             if _is_library_error(exc):
                 raise _translate(exc, operation, _is_transient(exc)) from exc

@@ -8,10 +8,11 @@ from typing import Any
 
 from peewee import EXCLUDED, chunked, fn
 
+from store import fast
 from store.convert import dump_json, job_record, step_record
 from store.db import store_call, transaction, utcnow
 from store.errors import Conflict, NotFound
-from store.models import Build, Job, Step
+from store.models import Job, Step
 from store.records import JobInit, JobRecord, StepRecord, StepUpdate
 from workflow.states import JobStatus, StepStatus, job_can_move
 
@@ -39,39 +40,71 @@ def create_jobs(build_id: int, jobs: Sequence[JobInit]) -> list[JobRecord]:
     _check_init(build_id, jobs)
     if not jobs:
         return []
+    now = fast.naive(utcnow())
     rows = [
-        {
-            Job.build: build_id,
-            Job.key: job.key,
-            Job.job_id: job.job_id,
-            Job.name: job.name,
-            Job.status: JobStatus.PENDING.value,
-            Job.attempt: job.attempt,
-            Job.matrix: dump_json(dict(job.matrix), f"jobs[{job.key!r}].matrix"),
-            Job.needs: dump_json(list(job.needs), f"jobs[{job.key!r}].needs"),
-        }
+        (
+            build_id,
+            job.key,
+            job.job_id,
+            job.name,
+            JobStatus.PENDING.value,
+            "",
+            job.attempt,
+            "{}",
+            dump_json(dict(job.matrix), f"jobs[{job.key!r}].matrix"),
+            dump_json(list(job.needs), f"jobs[{job.key!r}].needs"),
+            now,
+        )
         for job in jobs
     ]
     keys = sorted({job.key for job in jobs})
+    stored: dict[tuple[str, int], JobRecord] = {}
     with transaction():
-        if Build.get_or_none(Build.id == build_id) is None:
+        if fast.execute(_BUILD_EXISTS, (build_id,)).fetchone() is None:
             raise NotFound(f"no build with id {build_id}")
         for batch in chunked(rows, 200):
-            Job.insert_many(batch).on_conflict_ignore().execute()
-        stored: dict[tuple[str, int], Job] = {}
+            fast.execute(_insert_jobs(len(batch)), [value for row in batch for value in row])
         for key_batch in chunked(keys, 500):
-            for row in Job.select().where((Job.build == build_id) & Job.key.in_(key_batch)):
-                stored[(row.key, row.attempt)] = row
-    return [job_record(stored[(job.key, job.attempt)]) for job in jobs]
+            cursor = fast.execute(_jobs_with_keys(len(key_batch)), (build_id, *key_batch))
+            for found in cursor.fetchall():
+                record = fast.job_from_row(found)
+                stored[(record.key, record.attempt)] = record
+    return [stored[(job.key, job.attempt)] for job in jobs]
+
+
+_BUILD_EXISTS = "SELECT 1 FROM builds WHERE id = ?"
+
+
+def _insert_jobs(count: int) -> str:
+    verb = "INSERT OR IGNORE INTO" if fast.sqlite() else "INSERT INTO"
+    tail = "" if fast.sqlite() else " ON CONFLICT DO NOTHING"
+    return (
+        f'{verb} jobs (build_id, "key", job_id, name, status, reason, attempt, outputs, '
+        f"matrix, needs, created_at) VALUES {fast.value_rows(count, 11)}{tail}"
+    )
+
+
+def _jobs_with_keys(count: int) -> str:
+    return (
+        f"SELECT {fast.JOB_COLUMNS} FROM jobs "
+        f'WHERE build_id = ? AND "key" IN ({fast.marks(count)})'
+    )
 
 
 @store_call
 def list_jobs(build_id: int, attempt: int | None = None) -> list[JobRecord]:
     """The build's job rows in creation order, optionally of one attempt only."""
-    query = Job.select().where(Job.build == build_id)
-    if attempt is not None:
-        query = query.where(Job.attempt == attempt)
-    return [job_record(row) for row in query.order_by(Job.id)]
+    if attempt is None:
+        cursor = fast.execute(_LIST_JOBS, (build_id,))
+    else:
+        cursor = fast.execute(_LIST_JOBS_OF_ATTEMPT, (build_id, attempt))
+    return [fast.job_from_row(row) for row in cursor.fetchall()]
+
+
+_LIST_JOBS = f"SELECT {fast.JOB_COLUMNS} FROM jobs WHERE build_id = ? ORDER BY jobs.id"
+_LIST_JOBS_OF_ATTEMPT = (
+    f"SELECT {fast.JOB_COLUMNS} FROM jobs WHERE build_id = ? AND attempt = ? ORDER BY jobs.id"
+)
 
 
 @store_call
@@ -192,9 +225,17 @@ def list_steps(job_row_ids: Sequence[int]) -> dict[int, list[StepRecord]]:
     """Steps of each job row by index; every requested id is a key (maybe empty)."""
     found: dict[int, list[StepRecord]] = {job_id: [] for job_id in job_row_ids}
     for batch in chunked(sorted(found), 500):
-        for row in Step.select().where(Step.job.in_(batch)).order_by(Step.job, Step.idx):
-            found[row.job_id].append(step_record(row))
+        cursor = fast.execute(_steps_of(len(batch)), batch)
+        for row in cursor.fetchall():
+            found[row[1]].append(fast.step_from_row(row))
     return found
+
+
+def _steps_of(count: int) -> str:
+    return (
+        f"SELECT {fast.STEP_COLUMNS} FROM steps WHERE job_id IN ({fast.marks(count)}) "
+        'ORDER BY job_id, "index"'
+    )
 
 
 # -- hot paths of the engine: one transaction, no read-back ---------------------------------
@@ -210,27 +251,30 @@ def start_job(job_row_id: int, steps: Sequence[tuple[int, str]]) -> bool:
     after a takeover keeps what it recorded). Returns False when the job had already
     finished (nothing is changed then).
     """
-    now = utcnow()
+    now = fast.naive(utcnow())
     with transaction():
-        moved = (
-            Job.update(
-                status=JobStatus.RUNNING.value,
-                reason="",
-                started_at=fn.COALESCE(Job.started_at, now),
-            )
-            .where((Job.id == job_row_id) & Job.status.in_(_STARTABLE))
-            .execute()
-        )
+        moved = fast.execute(_START_JOB, (JobStatus.RUNNING.value, now, job_row_id)).rowcount
         if not moved:
             return False
-        rows = [
-            {"job": job_row_id, "idx": index, "name": name, "status": StepStatus.PENDING.value,
-             "reason": ""}
-            for index, name in steps
-        ]
-        for batch in chunked(rows, 200):
-            Step.insert_many(batch).on_conflict_ignore().execute()
+        for batch in chunked(list(steps), 200):
+            params: list[Any] = []
+            for index, name in batch:
+                params += (job_row_id, index, name, StepStatus.PENDING.value)
+            fast.execute(_insert_pending_steps(len(batch)), params)
     return True
+
+
+_START_JOB = (
+    "UPDATE jobs SET status = ?, reason = '', started_at = COALESCE(started_at, ?) "
+    f"WHERE id = ? AND status IN ({', '.join(repr(s) for s in _STARTABLE)})"
+)
+
+
+def _insert_pending_steps(count: int) -> str:
+    verb = "INSERT OR IGNORE INTO" if fast.sqlite() else "INSERT INTO"
+    tail = "" if fast.sqlite() else " ON CONFLICT DO NOTHING"
+    values = ", ".join(["(?, ?, ?, ?, '')"] * count)
+    return f'{verb} steps (job_id, "index", name, status, reason) VALUES {values}{tail}'
 
 
 @store_call
@@ -254,39 +298,36 @@ def record_step(
 @store_call
 def record_steps(job_row_id: int, updates: Sequence[StepUpdate]) -> None:
     """Several step events of one job in one transaction (see `record_step`)."""
-    now = utcnow()
+    now = fast.naive(utcnow())
     with transaction():
         for update in updates:
-            _record_step(job_row_id, update, now)
+            target = StepStatus(update.status)
+            # One statement per update, in order: the same step may appear twice (RUNNING
+            # then SUCCEEDED), and one multi-row upsert cannot touch a row twice.
+            fast.execute(
+                _RECORD_STEP,
+                (
+                    job_row_id,
+                    update.index,
+                    update.name,
+                    target.value,
+                    update.reason,
+                    update.exit_code,
+                    now if target != StepStatus.PENDING else None,
+                    now if target.terminal else None,
+                ),
+            )
 
 
-def _record_step(job_row_id: int, update: StepUpdate, now: datetime) -> None:
-    target = StepStatus(update.status)
-    (
-        Step.insert(
-            job=job_row_id,
-            idx=update.index,
-            name=update.name,
-            status=target.value,
-            reason=update.reason,
-            exit_code=update.exit_code,
-            started_at=now if target != StepStatus.PENDING else None,
-            finished_at=now if target.terminal else None,
-        )
-        .on_conflict(
-            conflict_target=[Step.job, Step.idx],
-            update={
-                Step.name: EXCLUDED.name,
-                Step.status: EXCLUDED.status,
-                Step.reason: EXCLUDED.reason,
-                Step.exit_code: EXCLUDED.exit_code,
-                Step.started_at: fn.COALESCE(Step.started_at, EXCLUDED.started_at),
-                Step.finished_at: fn.COALESCE(EXCLUDED.finished_at, Step.finished_at),
-            },
-            where=Step.status.not_in(_STEP_TERMINAL),
-        )
-        .execute()
-    )
+_RECORD_STEP = (
+    'INSERT INTO steps (job_id, "index", name, status, reason, exit_code, started_at, '
+    'finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, "index") DO UPDATE SET '
+    "name = excluded.name, status = excluded.status, reason = excluded.reason, "
+    "exit_code = excluded.exit_code, "
+    "started_at = COALESCE(steps.started_at, excluded.started_at), "
+    "finished_at = COALESCE(excluded.finished_at, steps.finished_at) "
+    f"WHERE steps.status NOT IN ({', '.join(repr(s) for s in _STEP_TERMINAL)})"
+)
 
 
 _UNFINISHED = [s.value for s in JobStatus if not s.terminal]
@@ -310,22 +351,29 @@ def finish_job(
     target = JobStatus(status)
     if not target.terminal:
         raise ValueError(f"finish_job needs a terminal status, got {target.value}")
-    changes: dict[Any, Any] = {
-        Job.status: target.value,
-        Job.reason: reason,
-        Job.finished_at: at or utcnow(),
-    }
+    params: list[Any] = [target.value, reason, fast.naive(at or utcnow())]
     if exit_code is not None:
-        changes[Job.exit_code] = exit_code
+        params.append(exit_code)
     if outputs is not None:
-        changes[Job.outputs] = dump_json(dict(outputs), "job outputs")
-    with transaction():
-        moved = (
-            Job.update(changes)
-            .where((Job.id == job_row_id) & Job.status.in_(_UNFINISHED))
-            .execute()
-        )
+        params.append(dump_json(dict(outputs), "job outputs"))
+    params.append(job_row_id)
+    statement = _FINISH_JOB[(exit_code is not None, outputs is not None)]
+    with fast.single_write():
+        moved = fast.execute(statement, params).rowcount
     return bool(moved)
+
+
+def _finish_job_sql(with_exit_code: bool, with_outputs: bool) -> str:
+    sets = "status = ?, reason = ?, finished_at = ?"
+    if with_exit_code:
+        sets += ", exit_code = ?"
+    if with_outputs:
+        sets += ", outputs = ?"
+    unfinished = ", ".join(repr(s) for s in _UNFINISHED)
+    return f"UPDATE jobs SET {sets} WHERE id = ? AND status IN ({unfinished})"
+
+
+_FINISH_JOB = {(e, o): _finish_job_sql(e, o) for e in (False, True) for o in (False, True)}
 
 
 @store_call
@@ -333,14 +381,18 @@ def queue_jobs(job_row_ids: Sequence[int], reason: str) -> int:
     """Mark ready jobs QUEUED (held by the concurrency cap) in one statement."""
     if not job_row_ids:
         return 0
-    now = utcnow()
-    with transaction():
-        return int(
-            Job.update(
-                status=JobStatus.QUEUED.value,
-                reason=reason,
-                queued_at=fn.COALESCE(Job.queued_at, now),
-            )
-            .where(Job.id.in_(list(job_row_ids)) & (Job.status == JobStatus.PENDING.value))
-            .execute()
-        )
+    now = fast.naive(utcnow())
+    batches = list(chunked(list(job_row_ids), 500))
+    queued = 0
+    with transaction() if len(batches) > 1 else fast.single_write():
+        for batch in batches:
+            params = (JobStatus.QUEUED.value, reason, now, *batch, JobStatus.PENDING.value)
+            queued += fast.execute(_queue_jobs(len(batch)), params).rowcount
+    return queued
+
+
+def _queue_jobs(count: int) -> str:
+    return (
+        "UPDATE jobs SET status = ?, reason = ?, queued_at = COALESCE(queued_at, ?) "
+        f"WHERE id IN ({fast.marks(count)}) AND status = ?"
+    )
