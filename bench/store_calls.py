@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2  # type: ignore[import-untyped]
@@ -29,7 +30,7 @@ STEPS = [(0, "Set up job"), (1, "Run true"), (2, "Complete job")]
 
 
 def _timed(
-    n: int, prepare: Callable[[int], object], call: Callable[[object], object]
+    n: int, prepare: Callable[[int], Any], call: Callable[[Any], object]
 ) -> tuple[float, float]:
     """(wall, this process's CPU) µs per call of ``call(prepare(i))``; preparation is
     outside the timing. CPU is what a busy executor pays; wall adds the server's work."""
@@ -44,7 +45,8 @@ def _builds(pipeline_id: int, n: int, jobs: int = 1) -> list[tuple[int, list[int
     out = []
     for _ in range(n):
         build, _created = store.create_build(pipeline_id, workflow_yaml=YAML)
-        rows = store.create_jobs(build.id, [JobInit(f"j{k}", f"j{k}", f"j{k}") for k in range(jobs)])
+        inits = [JobInit(f"j{k}", f"j{k}", f"j{k}") for k in range(jobs)]
+        rows = store.create_jobs(build.id, inits)
         out.append((build.id, [row.id for row in rows]))
     return out
 
@@ -57,7 +59,7 @@ def run(url: str, n: int) -> dict[str, tuple[float, float]]:
     owner = "bench"
     results: dict[str, tuple[float, float]] = {}
 
-    def measure(name: str, prepare: Callable[[int], object], call: Callable[[object], object]) -> None:
+    def measure(name: str, prepare: Callable[[int], Any], call: Callable[[Any], object]) -> None:
         _timed(min(20, n), prepare, call)  # warm-up: pool, statement caches
         results[name] = _timed(n, prepare, call)
 
@@ -67,42 +69,43 @@ def run(url: str, n: int) -> dict[str, tuple[float, float]]:
     store.append_log_chunks([LogChunkInit(fixed[1][0], 1, ("hello",) * 20)])
 
     measure("store_call overhead (empty fn)", lambda i: i, lambda _: _noop())
-    measure("get_pipeline", lambda i: pipe.id, lambda p: store.get_pipeline(p))  # type: ignore[arg-type]
+    measure("get_pipeline", lambda i: pipe.id, lambda p: store.get_pipeline(p))
     measure("create_build", lambda i: pipe.id,
-            lambda p: store.create_build(p, workflow_yaml=YAML))  # type: ignore[arg-type]
-    measure("mark_published", lambda i: fixed[0], lambda b: store.mark_published(b))  # type: ignore[arg-type]
-    measure("get_build", lambda i: fixed[0], lambda b: store.get_build(b))  # type: ignore[arg-type]
-    measure("get_snapshot", lambda i: fixed[0], lambda b: store.get_snapshot(b))  # type: ignore[arg-type]
-    measure("list_jobs (5)", lambda i: fixed[0], lambda b: store.list_jobs(b))  # type: ignore[arg-type]
+            lambda p: store.create_build(p, workflow_yaml=YAML))
+    measure("mark_published", lambda i: fixed[0], lambda b: store.mark_published(b))
+    measure("get_build", lambda i: fixed[0], lambda b: store.get_build(b))
+    measure("get_snapshot", lambda i: fixed[0], lambda b: store.get_snapshot(b))
+    measure("list_jobs (5)", lambda i: fixed[0], lambda b: store.list_jobs(b))
     measure("list_steps (1 job, 3 steps)", lambda i: [fixed[1][0]],
-            lambda j: store.list_steps(j))  # type: ignore[arg-type]
+            lambda j: store.list_steps(j))
     measure("renew_leases", lambda i: [fixed[0]],
-            lambda b: store.renew_leases(owner, b, 60))  # type: ignore[arg-type]
-    measure("log_line_count", lambda i: fixed[1][0], lambda j: store.log_line_count(j))  # type: ignore[arg-type]
+            lambda b: store.renew_leases(owner, b, 60))
+    measure("log_line_count", lambda i: fixed[1][0], lambda j: store.log_line_count(j))
 
     fresh = _builds(pipe.id, 3 * (n + 20), jobs=1)
     it = iter(fresh)
-    measure("claim_build", lambda i: next(it)[0], lambda b: store.claim_build(b, owner, 60))  # type: ignore[arg-type]
+    measure("claim_build", lambda i: next(it)[0], lambda b: store.claim_build(b, owner, 60))
     claimed = fresh[: n + 20]
     it = iter(claimed)
     measure("create_jobs (5)", lambda i: next(it)[0], lambda b: store.create_jobs(
-        b, [JobInit(f"x{k}", f"x{k}", f"x{k}") for k in range(5)]))  # type: ignore[arg-type]
+        b, [JobInit(f"x{k}", f"x{k}", f"x{k}") for k in range(5)]))
     it = iter(fresh[n + 20 :])
-    measure("queue_jobs (1)", lambda i: next(it)[1], lambda j: store.queue_jobs(j, "cap"))  # type: ignore[arg-type]
+    measure("queue_jobs (1)", lambda i: next(it)[1], lambda j: store.queue_jobs(j, "cap"))
     it = iter(claimed)
-    measure("start_job (3 steps)", lambda i: next(it)[1][0], lambda j: store.start_job(j, STEPS))  # type: ignore[arg-type]
+    measure("start_job (3 steps)", lambda i: next(it)[1][0], lambda j: store.start_job(j, STEPS))
     it = iter(claimed)
-    measure("record_steps (2)", lambda i: next(it)[1][0], lambda j: store.record_steps(j, [  # type: ignore[arg-type]
-        StepUpdate(0, "Set up job", StepStatus.SUCCEEDED), StepUpdate(1, "Run true", StepStatus.RUNNING)]))
+    two = [StepUpdate(0, "Set up job", StepStatus.SUCCEEDED),
+           StepUpdate(1, "Run true", StepStatus.RUNNING)]
+    measure("record_steps (2)", lambda i: next(it)[1][0], lambda j: store.record_steps(j, two))
     it = iter(claimed)
     measure("append_log_chunks (1x20 lines)", lambda i: next(it)[1][0],
-            lambda j: store.append_log_chunks([LogChunkInit(j, 1, ("line",) * 20)]))  # type: ignore[arg-type]
+            lambda j: store.append_log_chunks([LogChunkInit(j, 1, ("line",) * 20)]))
     it = iter(claimed)
-    measure("finish_job", lambda i: next(it)[1][0], lambda j: store.finish_job(  # type: ignore[arg-type]
+    measure("finish_job", lambda i: next(it)[1][0], lambda j: store.finish_job(
         j, status=JobStatus.SUCCEEDED, reason="", exit_code=0, outputs={}))
     it = iter(claimed)
     measure("finish_build", lambda i: next(it)[0],
-            lambda b: store.finish_build(b, BuildStatus.SUCCEEDED, "ok"))  # type: ignore[arg-type]
+            lambda b: store.finish_build(b, BuildStatus.SUCCEEDED, "ok"))
     store.close_database()
     return results
 

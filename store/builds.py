@@ -9,6 +9,7 @@ from typing import Any, cast
 import peewee
 from peewee import fn
 
+from store import fast
 from store.convert import build_record, dump_json
 from store.db import backend, store_call, transaction, utcnow
 from store.errors import Conflict, LimitReached, NotFound
@@ -35,6 +36,20 @@ def build_row(build_id: int) -> Build:
 
 def record_of(row: Build) -> BuildRecord:
     return build_record(row, row.pipeline.name)
+
+
+_GET_BUILD = (
+    f"SELECT {fast.BUILD_COLUMNS}, pipelines.name FROM builds "
+    "JOIN pipelines ON pipelines.id = builds.pipeline_id WHERE builds.id = ?"
+)
+
+
+def fetch_build(build_id: int) -> BuildRecord:
+    """The build's record, read with precompiled SQL; `NotFound` when missing."""
+    row = fast.execute(_GET_BUILD, (build_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no build with id {build_id}")
+    return fast.build_from_row(row)
 
 
 @store_call
@@ -121,7 +136,7 @@ def check_queued(pipeline_id: int, pipeline_name: str, max_queued: int) -> None:
 @store_call
 def get_build(build_id: int) -> BuildRecord:
     """A build by id; `NotFound` when there is none."""
-    return record_of(build_row(build_id))
+    return fetch_build(build_id)
 
 
 @store_call
@@ -159,18 +174,24 @@ def list_builds(
 @store_call
 def get_snapshot(build_id: int) -> str:
     """The workflow YAML as it was when the build was created."""
-    row = BuildSnapshot.get_or_none(BuildSnapshot.build == build_id)
+    row = fast.execute(_GET_SNAPSHOT, (build_id,)).fetchone()
     if row is None:
         raise NotFound(f"no workflow snapshot for build {build_id}")
-    return str(row.workflow_yaml)
+    return str(row[0])
+
+
+_GET_SNAPSHOT = "SELECT workflow_yaml FROM build_snapshots WHERE build_id = ?"
 
 
 @store_call
 def mark_published(build_id: int) -> None:
     """Record that the broker confirmed the build's BuildJob message (the outbox)."""
-    with transaction():
-        if not Build.update(published=True).where(Build.id == build_id).execute():
+    with fast.single_write():
+        if not fast.execute(_MARK_PUBLISHED, (True, build_id)).rowcount:
             raise NotFound(f"no build with id {build_id}")
+
+
+_MARK_PUBLISHED = "UPDATE builds SET published = ? WHERE id = ?"
 
 
 @store_call
@@ -201,17 +222,31 @@ def finish_build(build_id: int, status: BuildStatus, reason: str) -> BuildRecord
     target = BuildStatus(status)
     if not target.terminal:
         raise ValueError(f"finish_build needs a terminal status, got {target.value}")
-    sources = [s.value for s in BuildStatus if not s.terminal and build_can_move(s, target)]
-    with transaction():
-        moved = (
-            Build.update(status=target.value, reason=reason, finished_at=utcnow())
-            .where((Build.id == build_id) & Build.status.in_(sources))
-            .execute()
+    update, reread = _finish_build_sql(target)
+    params = (target.value, reason, fast.naive(utcnow()), build_id)
+    with fast.single_write():
+        moved = fast.update_returning(update, _RETURN_BUILD, params, reread, (build_id,))
+    if moved:
+        return fast.build_from_row(moved[0])
+    record = fetch_build(build_id)
+    if not record.status.terminal:
+        raise Conflict(
+            f"build {build_id} cannot move from {record.status.value} to {target.value}"
         )
-        row = build_row(build_id)
-    if not moved and not BuildStatus(row.status).terminal:
-        raise Conflict(f"build {build_id} cannot move from {row.status} to {target.value}")
-    return record_of(row)
+    return record
+
+
+_RETURN_BUILD = f"{fast.BUILD_COLUMNS}, {fast.PIPELINE_NAME}"
+
+
+def _finish_build_sql(target: BuildStatus) -> tuple[str, str]:
+    """(the guarded UPDATE, the re-read of what it changed) moving a build to ``target``."""
+    sources = [s.value for s in BuildStatus if not s.terminal and build_can_move(s, target)]
+    update = (
+        "UPDATE builds SET status = ?, reason = ?, finished_at = ? "
+        f"WHERE id = ? AND status IN ({', '.join(repr(s) for s in sources)})"
+    )
+    return update, f"SELECT {_RETURN_BUILD} FROM builds WHERE id = ?"
 
 
 @store_call

@@ -9,6 +9,7 @@ store stays on peewee, which is easier to read and change.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -163,3 +164,37 @@ def step_from_row(row: Sequence[Any]) -> StepRecord:
         started_at=utc(row[7]),
         finished_at=utc(row[8]),
     )
+
+
+RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+"""Whether this SQLite understands ``RETURNING`` (PostgreSQL always does)."""
+
+
+def update_returning(
+    update: str, returning: str, params: Sequence[Any], reread: str, reread_params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """``update`` ... RETURNING ``returning``: the changed rows in one round trip.
+
+    An SQLite older than 3.35 runs ``update`` and then ``reread`` instead (the caller
+    holds a transaction, so nothing moves in between); ``reread`` selects the same
+    columns of the rows the update changed, or none when it changed nothing.
+    """
+    if RETURNING or not sqlite():
+        return list(execute(f"{update} RETURNING {returning}", params).fetchall())
+    if not execute(update, params).rowcount:
+        return []
+    return list(execute(reread, reread_params).fetchall())
+
+
+def insert_ignoring(table: str, columns: str, rows: int, width: int) -> str:
+    """A multi-row INSERT of ``rows`` rows that skips rows already stored (the same
+    semantics as peewee's ``on_conflict_ignore`` on each backend)."""
+    return _insert_ignoring(table, columns, rows, width, sqlite())
+
+
+@lru_cache(maxsize=256)
+def _insert_ignoring(table: str, columns: str, rows: int, width: int, lite: bool) -> str:
+    values = value_rows(rows, width)
+    if lite:
+        return f"INSERT OR IGNORE INTO {table} ({columns}) VALUES {values}"
+    return f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT DO NOTHING"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from peewee import fn
-
-from store.builds import build_row, builds_query, record_of
+from store import fast
+from store.builds import builds_query, record_of
 from store.db import store_call, transaction, utcnow
+from store.errors import NotFound
 from store.models import Build
 from store.records import BuildRecord
 from workflow.states import BuildStatus
@@ -41,33 +41,24 @@ def claim_build(
     _check_lease(lease_s)
     if not owner:
         raise ValueError("owner must not be empty")
-    now = now or utcnow()
-    with transaction():
-        claimed = (
-            Build.update(
-                status=_RUNNING,
-                owner=owner,
-                lease_until=now + timedelta(seconds=lease_s),
-                started_at=fn.COALESCE(Build.started_at, _naive(now)),
-            )
-            .where(
-                (Build.id == build_id)
-                & (
-                    (Build.status == BuildStatus.QUEUED.value)
-                    | (
-                        (Build.status == _RUNNING)
-                        & (
-                            Build.owner.is_null()
-                            | (Build.owner == owner)
-                            | (Build.lease_until < now)
-                        )
-                    )
-                )
-            )
-            .execute()
-        )
-        row = build_row(build_id)  # NotFound for an unknown id
-    return record_of(row) if claimed else None
+    moment = _naive(now or utcnow())
+    params = (owner, moment + timedelta(seconds=lease_s), moment, build_id, owner, moment)
+    with fast.single_write():
+        claimed = fast.update_returning(_CLAIM, _CLAIMED, params, _REREAD, (build_id,))
+        if not claimed and fast.execute(_EXISTS, (build_id,)).fetchone() is None:
+            raise NotFound(f"no build with id {build_id}")
+    return fast.build_from_row(claimed[0]) if claimed else None
+
+
+_CLAIM = (
+    f"UPDATE builds SET status = '{_RUNNING}', owner = ?, lease_until = ?, "
+    "started_at = COALESCE(started_at, ?) "
+    f"WHERE id = ? AND (status = '{BuildStatus.QUEUED.value}' OR (status = '{_RUNNING}' "
+    "AND (owner IS NULL OR owner = ? OR lease_until < ?)))"
+)
+_CLAIMED = f"{fast.BUILD_COLUMNS}, {fast.PIPELINE_NAME}"
+_REREAD = f"SELECT {_CLAIMED} FROM builds WHERE id = ?"
+_EXISTS = "SELECT 1 FROM builds WHERE id = ?"
 
 
 @store_call
@@ -80,11 +71,18 @@ def renew_leases(
     ids = sorted(set(build_ids))
     if not ids:
         return []
-    now = now or utcnow()
-    mine = (Build.id.in_(ids)) & (Build.owner == owner) & (Build.status == _RUNNING)
-    with transaction():
-        Build.update(lease_until=now + timedelta(seconds=lease_s)).where(mine).execute()
-        return [row.id for row in Build.select(Build.id).where(mine).order_by(Build.id)]
+    until = _naive(now or utcnow()) + timedelta(seconds=lease_s)
+    marks = fast.marks(len(ids))
+    mine = f"id IN ({marks}) AND owner = ? AND status = '{_RUNNING}'"
+    with fast.single_write():
+        kept = fast.update_returning(
+            f"UPDATE builds SET lease_until = ? WHERE {mine}",
+            "id",
+            (until, *ids, owner),
+            f"SELECT id FROM builds WHERE {mine}",
+            (*ids, owner),
+        )
+    return sorted(row[0] for row in kept)
 
 
 @store_call

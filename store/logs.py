@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from peewee import chunked, fn
 
+from store import fast
 from store.db import backend, database, store_call, transaction, utcnow
 from store.models import LogChunk
 from store.records import LogChunkInit, LogLine
@@ -58,10 +59,17 @@ def _rows(chunks: Sequence[LogChunkInit]) -> list[dict[str, Any]]:
     ]
 
 
+_COLUMNS = "job_id, first_line, line_count, content, created_at"
+
+
 def _insert(rows: list[dict[str, Any]]) -> None:
     with transaction():
         for batch in chunked(rows, _INSERT_BATCH):
-            LogChunk.insert_many(batch).on_conflict_ignore().execute()
+            params: list[Any] = []
+            for row in batch:
+                params += (row["job"], row["first_line"], row["line_count"], row["content"],
+                           fast.naive(row["created_at"]))
+            fast.execute(fast.insert_ignoring("log_chunks", _COLUMNS, len(batch), 5), params)
 
 
 def _copy_field(text: str) -> str:
@@ -162,12 +170,11 @@ def read_logs(job_row_ids: Sequence[int], from_line: int = 1, limit: int = 10_00
 def log_line_count(job_row_id: int) -> int:
     """The number of the last stored line of the job row (0 when none): a re-attached
     log follower skips that many lines."""
-    last = (
-        LogChunk.select(LogChunk.first_line, LogChunk.line_count)
-        .where(LogChunk.job == job_row_id)
-        .order_by(LogChunk.first_line.desc())
-        .limit(1)
-        .tuples()
-        .first()
-    )
+    last = fast.execute(_LAST_CHUNK, (job_row_id,)).fetchone()
     return 0 if last is None else int(last[0] + last[1] - 1)
+
+
+_LAST_CHUNK = (
+    "SELECT first_line, line_count FROM log_chunks WHERE job_id = ? "
+    "ORDER BY first_line DESC LIMIT 1"
+)
