@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, cast
 
 import peewee
-from peewee import fn
 
 from store import fast
 from store.convert import build_record, dump_json
-from store.db import backend, store_call, transaction, utcnow
+from store.db import store_call, transaction, utcnow
 from store.errors import Conflict, LimitReached, NotFound
-from store.models import Build, BuildSnapshot, Pipeline, PipelineMember
+from store.models import Build, Pipeline, PipelineMember
 from store.records import BuildRecord
 from workflow.states import BuildStatus, build_can_move
 
@@ -73,50 +73,60 @@ def create_build(
     inputs_json = dump_json(dict(inputs or {}), "build inputs")
     if request_id is not None and not request_id:
         raise ValueError("request_id must be None or a non-empty string")
+    # FOR UPDATE serialises numbering per pipeline; SQLite's BEGIN IMMEDIATE already
+    # serialises every writer.
+    lock = "" if fast.sqlite() else " FOR UPDATE"
     for _ in range(_CREATE_ATTEMPTS):
         try:
+            now = utcnow()
             with transaction():
-                pipeline = Pipeline.select(Pipeline.id, Pipeline.name).where(
-                    Pipeline.id == pipeline_id
-                )
-                if backend() == "postgresql":
-                    # Serialises numbering per pipeline; SQLite's BEGIN IMMEDIATE already
-                    # serialises every writer.
-                    pipeline = pipeline.for_update()
-                pipe = pipeline.first()
+                pipe = fast.execute(_PIPELINE + lock, (pipeline_id,)).fetchone()
                 if pipe is None:
                     raise NotFound(f"no pipeline with id {pipeline_id}")
                 if request_id is not None:
-                    existing = (
-                        builds_query()
-                        .where((Build.pipeline == pipeline_id) & (Build.request_id == request_id))
-                        .first()
-                    )
+                    existing = fast.execute(_BY_REQUEST, (pipeline_id, request_id)).fetchone()
                     if existing is not None:
-                        return record_of(existing), False
+                        return fast.build_from_row(existing), False
                 if max_queued is not None:
-                    check_queued(pipeline_id, str(pipe.name), max_queued)
-                last = (
-                    Build.select(fn.MAX(Build.number)).where(Build.pipeline == pipeline_id).scalar()
-                )
-                row = Build.create(
-                    pipeline=pipeline_id,
-                    number=(last or 0) + 1,
-                    status=BuildStatus.QUEUED.value,
-                    ref=ref,
-                    sha=sha,
-                    inputs=inputs_json,
-                    request_id=request_id,
-                    triggered_by=triggered_by,
-                )
-                BuildSnapshot.insert(build=row.id, workflow_yaml=workflow_yaml).execute()
-            return record_of(build_row(row.id)), True
+                    check_queued(pipeline_id, str(pipe[1]), max_queued)
+                last = fast.execute(_LAST_NUMBER, (pipeline_id,)).fetchone()[0]
+                number = (last or 0) + 1
+                params = (pipeline_id, number, BuildStatus.QUEUED.value, ref, sha, inputs_json,
+                          request_id, triggered_by, False, False, fast.naive(now))
+                if fast.sqlite():
+                    build_id = int(fast.execute(_INSERT_BUILD, params).lastrowid)
+                else:
+                    build_id = int(fast.execute(_INSERT_BUILD + " RETURNING id", params)
+                                   .fetchone()[0])
+                fast.execute(_INSERT_SNAPSHOT, (build_id, workflow_yaml))
+            # What the row holds, without reading it back.
+            record = BuildRecord(
+                id=build_id, pipeline_id=pipeline_id, pipeline_name=pipe[1], number=number,
+                status=BuildStatus.QUEUED, ref=ref, sha=sha, inputs=json.loads(inputs_json),
+                request_id=request_id, triggered_by=triggered_by, created_at=now,
+            )
+            return record, True
         except peewee.IntegrityError:
             continue  # a concurrent insert took the number or the request id: look again
     raise Conflict(
         f"could not create a build of pipeline {pipeline_id}: "
         f"{_CREATE_ATTEMPTS} attempts collided with concurrent builds"
     )
+
+
+_PIPELINE = "SELECT id, name FROM pipelines WHERE id = ?"
+_BY_REQUEST = (
+    f"SELECT {fast.BUILD_COLUMNS}, pipelines.name FROM builds "
+    "JOIN pipelines ON pipelines.id = builds.pipeline_id "
+    "WHERE builds.pipeline_id = ? AND builds.request_id = ?"
+)
+_LAST_NUMBER = "SELECT MAX(number) FROM builds WHERE pipeline_id = ?"
+_INSERT_BUILD = (
+    "INSERT INTO builds (pipeline_id, number, status, reason, ref, sha, inputs, request_id, "
+    "triggered_by, attempt, published, cancel_requested, created_at) "
+    "VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, 1, ?, ?, ?)"
+)
+_INSERT_SNAPSHOT = "INSERT INTO build_snapshots (build_id, workflow_yaml) VALUES (?, ?)"
 
 
 def check_queued(pipeline_id: int, pipeline_name: str, max_queued: int) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from peewee import EXCLUDED, chunked, fn
 
 from store import fast
-from store.convert import dump_json, job_record, step_record
+from store.convert import dump_json, step_record
 from store.db import store_call, transaction, utcnow
 from store.errors import Conflict, NotFound
 from store.models import Job, Step
@@ -133,41 +134,53 @@ def update_job(
     outputs_json = None if outputs is None else dump_json(dict(outputs), "job outputs")
     for _ in range(_UPDATE_ATTEMPTS):
         with transaction():
-            row = Job.get_or_none(Job.id == job_row_id)
-            if row is None:
+            found = fast.execute(_GET_JOB, (job_row_id,)).fetchone()
+            if found is None:
                 raise NotFound(f"no job row with id {job_row_id}")
-            current = JobStatus(row.status)
+            row = fast.job_from_row(found)
+            current = row.status
             if current.terminal:
-                return job_record(row)
+                return row
             if target != current and not job_can_move(current, target):
                 raise Conflict(
                     f"job {row.key!r} (row {job_row_id}) of build {row.build_id} cannot "
                     f"move from {current.value} to {target.value}"
                 )
-            now = at or utcnow()
-            changes: dict[Any, Any] = {Job.status: target.value}
+            now = fast.naive(at or utcnow())
+            changes: dict[str, Any] = {"status": target.value}
             if reason is not None:
-                changes[Job.reason] = reason
+                changes["reason"] = reason
             if exit_code is not None:
-                changes[Job.exit_code] = exit_code
+                changes["exit_code"] = exit_code
             if outputs_json is not None:
-                changes[Job.outputs] = outputs_json
+                changes["outputs"] = outputs_json
             if target == JobStatus.QUEUED and row.queued_at is None:
-                changes[Job.queued_at] = now
+                changes["queued_at"] = now
             if (started or target == JobStatus.RUNNING) and row.started_at is None:
-                changes[Job.started_at] = now
+                changes["started_at"] = now
             if finished or target.terminal:
-                changes[Job.finished_at] = now
+                changes["finished_at"] = now
             # Guarded by the status read above: a concurrent writer makes this a no-op
             # and the loop re-reads (PostgreSQL's READ COMMITTED does not serialise us).
-            moved = (
-                Job.update(changes)
-                .where((Job.id == job_row_id) & (Job.status == current.value))
-                .execute()
+            moved = fast.update_returning(
+                _update_job_sql(tuple(changes)),
+                fast.JOB_COLUMNS,
+                (*changes.values(), job_row_id, current.value),
+                _GET_JOB,
+                (job_row_id,),
             )
             if moved:
-                return job_record(Job.get_by_id(job_row_id))
+                return fast.job_from_row(moved[0])
     raise Conflict(f"job row {job_row_id} kept changing under {_UPDATE_ATTEMPTS} updates")
+
+
+_GET_JOB = f"SELECT {fast.JOB_COLUMNS} FROM jobs WHERE id = ?"
+
+
+@lru_cache(maxsize=64)
+def _update_job_sql(columns: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{column} = ?" for column in columns)
+    return f"UPDATE jobs SET {sets} WHERE id = ? AND status = ?"
 
 
 @store_call

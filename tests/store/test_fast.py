@@ -38,7 +38,10 @@ def test_placeholders_follow_the_backend(db: peewee.Database) -> None:
 
 def test_records_match_what_peewee_reads(db: peewee.Database) -> None:
     pipe = store.create_pipeline("p", YAML)
-    build, _ = store.create_build(pipe.id, workflow_yaml=YAML, inputs={"a": 1}, ref="main")
+    build, _ = store.create_build(pipe.id, workflow_yaml=YAML, inputs={"a": 1}, ref="main",
+                                  request_id="r1", triggered_by="me")
+    assert store.get_build(build.id) == build
+    assert store.create_build(pipe.id, workflow_yaml=YAML, request_id="r1") == (build, False)
     claimed = store.claim_build(build.id, "me", 30)
     assert claimed is not None
     jobs = store.create_jobs(
@@ -49,6 +52,7 @@ def test_records_match_what_peewee_reads(db: peewee.Database) -> None:
     store.finish_job(jobs[0].id, status=JobStatus.SUCCEEDED, reason="", exit_code=0,
                      outputs={"o": "v"})
     store.queue_jobs([jobs[1].id], "cap")
+    cancelled = store.update_job(jobs[1].id, status=JobStatus.CANCELLED, reason="stop")
     finished = store.finish_build(build.id, BuildStatus.FAILED, "b failed")
 
     with database.connection_context():
@@ -58,6 +62,7 @@ def test_records_match_what_peewee_reads(db: peewee.Database) -> None:
         peewee_jobs = [job_record(row) for row in Job.select().order_by(Job.id)]
         peewee_steps = [step_record(row) for row in Step.select().order_by(Step.idx)]
     assert store.list_jobs(build.id) == peewee_jobs
+    assert cancelled == peewee_jobs[1] and cancelled.queued_at is not None
     assert jobs == [
         job.__class__(**{**job.__dict__, "status": JobStatus.PENDING, "queued_at": None,
                          "started_at": None, "finished_at": None, "outputs": {},
@@ -94,3 +99,7 @@ def test_without_returning_the_update_is_reread() -> None:
     assert store.finish_build(build.id, BuildStatus.FAILED, "late") == done
     with pytest.raises(store.NotFound):
         store.claim_build(build.id + 1, "me", 30)
+    (job,) = store.create_jobs(build.id, [JobInit("a", "a", "A")])
+    running = store.update_job(job.id, status=JobStatus.RUNNING)
+    assert running.status == JobStatus.RUNNING and running.started_at is not None
+    assert store.list_jobs(build.id) == [running]
