@@ -229,10 +229,13 @@ _cv_kv() {
   done <"$1"
   if [ -n "$_cv_kd" ]; then _cv_ferr="$3: matching delimiter '$_cv_kd' not found"; fi
 }
+# _cv_envhook (generated per job) keeps the values expressions read as env.NAME. The
+# runner's own _cv_* variables are not the step's to change.
 _cv_setenv() {
   case $1 in
     [!A-Za-z_]*|*[!A-Za-z0-9_]*) _cv_ferr="GITHUB_ENV: invalid variable name '$1'" ;;
-    *) export "$1=$2" ;;
+    _cv_*) _cv_ferr="GITHUB_ENV: '$1' is reserved for the runner (names starting with _cv_)" ;;
+    *) export "$1=$2"; _cv_envhook "$1" "$2" ;;
   esac
 }
 _cv_post() {  # $1 step index, $2 output handler: applies the step's file commands

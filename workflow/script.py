@@ -3,7 +3,13 @@
 The script runs the steps in order like a GitHub runner and reports through the
 markers of :mod:`workflow.markers`. Templates that only need the contexts known when the
 job starts are evaluated here; those that need ``steps`` or ``job.status`` are
-compiled into shell by :mod:`workflow.shellcond`. Values never become shell code: they
+compiled into shell by :mod:`workflow.shellcond`. So are ``env.<name>`` references in
+every step after the first, because an earlier step may have set the variable through
+``$GITHUB_ENV`` (GitHub's ``env`` context: workflow env, then job env, then
+``$GITHUB_ENV``, then the step's own ``env``); whole-``env`` uses (``toJSON(env)``),
+``env`` in functions the shell cannot compute (``format()``, ``join()``…) and the
+``shell`` and ``with`` keys see the env known when the script is rendered. Values never
+become shell code: they
 are single-quoted, except in ``run``, where (as on GitHub) a template's value is pasted
 into the step's script text, which is written to a file, not to this script.
 
@@ -19,10 +25,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from workflow.expressions import to_string
+from workflow.expressions.evaluator import lookup_key
 from workflow.markers import check_nonce, encode_field
 from workflow.model import JobSpec, Plan, StepSpec
 from workflow.runner_template import EPILOGUE, PRELUDE
-from workflow.shellcond import Compiler
+from workflow.shellcond import Compiler, Const, RuntimeEnv, Str
 from workflow.shellwords import ScriptError, sh_quote, unwrap_template
 
 __all__ = ["ScriptError", "render_job_script"]
@@ -62,7 +69,9 @@ def render_job_script(job: JobSpec, plan: Plan, contexts: Mapping[str, Any], non
 
 class _Renderer:
     def __init__(self, job: JobSpec, plan: Plan, contexts: Mapping[str, Any]) -> None:
-        self.job, self.plan, self.contexts = job, plan, contexts
+        # Steps always have an env context, if only an empty one (as on GitHub).
+        self.job, self.plan = job, plan
+        self.contexts: Mapping[str, Any] = {**contexts, "env": contexts.get("env") or {}}
         ids: dict[str, int] = {}
         for step in job.steps:
             if step.id is not None:
@@ -90,7 +99,15 @@ class _Renderer:
         body = [self.step_block(step) for step in self.job.steps]
         body.append(self.job_outputs())
         return "\n".join(
-            [prelude, self.exports(), *self.functions, *self.output_handlers(), *body, EPILOGUE]
+            [
+                prelude,
+                self.exports(),
+                self.env_handler(),
+                *self.functions,
+                *self.output_handlers(),
+                *body,
+                EPILOGUE,
+            ]
         )
 
     # -- environment ---------------------------------------------------------------
@@ -113,6 +130,25 @@ class _Renderer:
             lines.append(_export(self.env_name(key, None), to_string(value)))
         return "\n".join(lines)
 
+    def env_handler(self) -> str:
+        """``_cv_envhook NAME VALUE``, called for each ``$GITHUB_ENV`` entry once it is
+        exported: keeps the current value of each name an expression reads at run
+        time, which starts as the workflow/job env value (empty when there is none)."""
+        env = self.contexts.get("env") or {}
+        lines = []
+        for name, var in self.compiler.env_vars.items():
+            found, value = lookup_key(env, name)
+            lines.append(f"{var}={sh_quote(to_string(value) if found else '')}")
+        lines.append("_cv_envhook() {")
+        if self.compiler.env_vars:
+            lines.append("  case $1 in")
+            lines += [f"    {sh_quote(n)}) {v}=$2 ;;" for n, v in self.compiler.env_vars.items()]
+            lines.append("  esac")
+        else:
+            lines.append("  :")
+        lines.append("}")
+        return "\n".join(lines)
+
     def env_name(self, key: str, step: StepSpec | None) -> str:
         if not _NAME.match(key):
             raise ScriptError(
@@ -132,14 +168,45 @@ class _Renderer:
                 continue  # needs run-time values: not visible as env.<key>
         return {**self.contexts, "env": env}
 
+    def runtime_env(self, step: StepSpec | None) -> RuntimeEnv | None:
+        """How ``env`` is read in ``step`` (``None``: the job outputs) when an earlier
+        step may have written ``$GITHUB_ENV``; ``None`` when nothing can have."""
+        first = self.job.steps[0] if self.job.steps else None
+        if first is None or step is first:
+            return None
+        return RuntimeEnv({})
+
+    def step_env(
+        self, step: StepSpec, env: RuntimeEnv | None, lines: list[str]
+    ) -> tuple[RuntimeEnv | None, dict[str, str]]:
+        """The step's ``env`` values: ``(the RuntimeEnv its other keys read, the word
+        of each value)``. Values known only at run time are computed into variables by
+        lines appended to ``lines`` (before the step's ``if:``, as GitHub evaluates
+        them first); they see the env of earlier steps, not their own step's."""
+        words: dict[str, str] = {}
+        values: dict[str, Const | Str] = {}
+        for n, (key, text) in enumerate(step.env.items()):
+            name = self.env_name(key, step)
+            where = self.where(step, f"env.{key}")
+            setup, word, literal = self.compiler.template(text, self.contexts, where, env)
+            if literal is None:
+                var = f"_cv_se_{step.index}_{n}"
+                lines += setup
+                lines.append(f"{var}={word}")
+                words[name], values[key] = f'"${var}"', Str(f'"${var}"')
+            else:
+                words[name], values[key] = word, Const(literal)
+        return (RuntimeEnv(values) if env is not None else None), words
+
     # -- steps -----------------------------------------------------------------------
 
     def step_block(self, step: StepSpec) -> str:
         i = step.index
         ctx = self.step_contexts(step)
         lines = [f"# step {i}", f"_cv_oc_{i}=; _cv_cc_{i}="]
+        env, env_words = self.step_env(step, self.runtime_env(step), lines)
         if_text = step.if_ if step.if_ is not None and step.if_.strip() else "true"
-        setup, cond, has_status = self.compiler.condition(if_text, ctx, self.where(step, "if"))
+        setup, cond, has_status = self.compiler.condition(if_text, ctx, self.where(step, "if"), env)
         lines += setup
         false_reason = sh_quote(encode_field(f"if: {unwrap_template(if_text, '')} was false"))
         if has_status:
@@ -150,7 +217,7 @@ class _Renderer:
             if cond != "true":
                 lines.append(f"elif ! {{ {cond}; }}; then _cv_skip {i} {false_reason}")
         lines.append("else")
-        name = self.compiler.template(step.name, ctx, self.where(step, "name"))
+        name = self.compiler.template(step.name, ctx, self.where(step, "name"), env)
         lines += name.setup
         if name.literal is None:
             lines.append(f"_cv_enc {name.word}")
@@ -159,35 +226,39 @@ class _Renderer:
             encoded = encode_field(name.literal)
         lines.append(f'_cv_mark "step-start::{i}::{encoded}"')
         command, ext = self.step_command(step, ctx)
-        body_setup, body = self.step_body(step, ctx)
+        body_setup, body = self.step_body(step, ctx, env)
         lines += body_setup
         lines.append(f"printf '%s' {body} >\"$_cv_tmp/s{i}{ext}\"")
-        lines.append(self.continue_on_error(step, ctx, lines))
+        lines.append(self.continue_on_error(step, ctx, lines, env))
         seconds, whole, label = _timeout(step, self.where(step, "timeout-minutes"))
         lines.append(f"_cv_begin {i}")
-        self.functions.append(self.step_function(step, ctx, command, ext))
+        self.functions.append(self.step_function(step, ctx, command, ext, env, env_words))
         lines.append(f"_cv_run _cv_step_{i} {seconds} {whole}")
         lines.append(f"_cv_post {i} _cv_out_{i}")
         lines.append(f'_cv_end {i} "$_cv_coe" {label}')
         lines.append("fi")
         return "\n".join(lines)
 
-    def continue_on_error(self, step: StepSpec, ctx: Mapping[str, Any], lines: list[str]) -> str:
+    def continue_on_error(
+        self, step: StepSpec, ctx: Mapping[str, Any], lines: list[str], env: RuntimeEnv | None
+    ) -> str:
         """The line setting ``_cv_coe`` (0/1); setup lines of an expression go to ``lines``."""
         value = step.continue_on_error
         if isinstance(value, bool):
             return f"_cv_coe={1 if value else 0}"
         where = self.where(step, "continue-on-error")
-        setup, cond, _ = self.compiler.condition(value, ctx, where)
+        setup, cond, _ = self.compiler.condition(value, ctx, where, env)
         lines += setup
         return f"if {cond}; then _cv_coe=1; else _cv_coe=0; fi"
 
-    def step_body(self, step: StepSpec, ctx: Mapping[str, Any]) -> tuple[list[str], str]:
+    def step_body(
+        self, step: StepSpec, ctx: Mapping[str, Any], env: RuntimeEnv | None
+    ) -> tuple[list[str], str]:
         if step.uses is not None:
             return [], sh_quote(self.checkout_body(step, ctx))
         if step.run is None:
             raise ScriptError(f"{self.where(step)}: a step needs 'run' or 'uses'")
-        text = self.compiler.template(step.run, ctx, self.where(step, "run"))
+        text = self.compiler.template(step.run, ctx, self.where(step, "run"), env)
         return text.setup, text.word
 
     def step_command(self, step: StepSpec, ctx: Mapping[str, Any]) -> tuple[str, str]:
@@ -213,7 +284,15 @@ class _Renderer:
         quoted = ['"$_cv_f"'.join(sh_quote(p) for p in w.split("{0}")) for w in words]
         return f"{_SETSID} " + " ".join(quoted), ""
 
-    def step_function(self, step: StepSpec, ctx: Mapping[str, Any], command: str, ext: str) -> str:
+    def step_function(
+        self,
+        step: StepSpec,
+        ctx: Mapping[str, Any],
+        command: str,
+        ext: str,
+        env: RuntimeEnv | None,
+        env_words: Mapping[str, str],
+    ) -> str:
         i = step.index
         lines = [f"_cv_step_{i}() {{", f'  _cv_f="$_cv_tmp/s{i}{ext}"']
         directory = None
@@ -225,19 +304,14 @@ class _Renderer:
             )
         if directory:
             setup, word, _ = self.compiler.template(
-                directory, ctx, self.where(step, "working-directory")
+                directory, ctx, self.where(step, "working-directory"), env
             )
             lines += [f"  {s}" for s in setup]
             lines.append(
                 f'  cd "$_cv_ws" && cd {word} || {{ printf \'conveyor: cannot enter the '
                 f"working-directory %s\\n' {word}; exit 1; }}"
             )
-        for key, text in step.env.items():
-            name = self.env_name(key, step)
-            setup, word, _ = self.compiler.template(
-                text, self.contexts, self.where(step, f"env.{key}")
-            )
-            lines += [f"  {s}" for s in setup]
+        for name, word in env_words.items():
             lines.append(f"  {name}={word}; export {name}")
         lines.append(f"  {command}")
         lines.append("}")
@@ -308,9 +382,10 @@ class _Renderer:
 
     def job_outputs(self) -> str:
         lines = ["# job outputs"]
+        env = self.runtime_env(None)
         for key, text in self.job.outputs.items():
             setup, word, _ = self.compiler.template(
-                text, self.contexts, self.where(None, f"outputs.{key}")
+                text, self.contexts, self.where(None, f"outputs.{key}"), env
             )
             lines += setup
             lines.append(f"_cv_enc {word}")

@@ -11,12 +11,17 @@ one of the supported run-time forms:
 - ``! && ||`` (with GitHub's value semantics for ``a || 'default'``);
 - comparisons ``== != < <= > >=`` with GitHub's loose rules (strings compared ignoring
   ASCII case, a string next to a number/boolean/null compared as a number);
-- ``contains()``, ``startsWith()``, ``endsWith()``.
+- ``contains()``, ``startsWith()``, ``endsWith()``;
+- ``env.<name>`` and ``env['<name>']`` when the caller passes a :class:`RuntimeEnv`
+  (steps after the first, whose ``env`` sees ``$GITHUB_ENV`` values written by earlier
+  steps). Elsewhere, and in function calls not listed above, ``env`` is the value known
+  when the script is rendered.
 
 The shell state the compiled code reads is defined by the runner prelude
 (``workflow.runner_template``): ``$_cv_fail``/``$_cv_canc`` (0/1), ``$_cv_oc_<i>`` and
-``$_cv_cc_<i>`` (outcome/conclusion of step ``i``), ``$_cv_o_<i>_<k>`` (outputs) and the
-helpers ``_cv_cmp`` and ``_cv_jobstatus``.
+``$_cv_cc_<i>`` (outcome/conclusion of step ``i``), ``$_cv_o_<i>_<k>`` (outputs),
+``$_cv_ev_<k>`` (env values, see :attr:`Compiler.env_vars`) and the helpers ``_cv_cmp``
+and ``_cv_jobstatus``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from workflow.expressions.analysis import walk
 from workflow.expressions.ast import Call, Compare, Index, Literal, Logical, NamedValue, Not
 from workflow.expressions.ast import Property as Prop
 from workflow.expressions.coercion import Kind, compare, fold_case, kind_of, to_number
+from workflow.expressions.evaluator import lookup_key
 from workflow.shellwords import (
     ScriptError,
     literal_word,
@@ -80,6 +86,16 @@ class Bool:
 Operand = Const | Str | Bool
 
 
+@dataclass(frozen=True)
+class RuntimeEnv:
+    """How a step's ``env.<name>`` is read at run time (GitHub's precedence): the step's
+    own ``env`` (``step``: a constant or a run-time string), else the latest value an
+    earlier step wrote to ``$GITHUB_ENV`` (tracked in :attr:`Compiler.env_vars`), else
+    the workflow and job env the script starts with."""
+
+    step: Mapping[str, Const | Str]
+
+
 class ShellText(NamedTuple):
     setup: list[str]  # shell lines to run first
     word: str  # one shell word expanding to the text
@@ -97,8 +113,18 @@ def _is_job_status(node: Node) -> bool:
     return isinstance(obj, NamedValue) and obj.name == "job" and str(key).lower() == "status"
 
 
-def needs_runtime(node: Node) -> bool:
-    """Whether the value of ``node`` is only known while the job runs."""
+def _is_env_ref(node: Node) -> bool:
+    """``env.<name>`` or ``env[<key>]``."""
+    return (
+        isinstance(node, Prop | Index)
+        and isinstance(node.obj, NamedValue)
+        and node.obj.name == "env"
+    )
+
+
+def needs_runtime(node: Node, runtime_env: bool = False) -> bool:
+    """Whether the value of ``node`` is only known while the job runs (``env`` values
+    count when ``runtime_env``)."""
     for part in walk(node):
         if isinstance(part, NamedValue) and part.name == "steps":
             return True
@@ -106,17 +132,23 @@ def needs_runtime(node: Node) -> bool:
             return True
         if _is_job_status(part):
             return True
+        if runtime_env and _is_env_ref(part):
+            return True
     return False
 
 
 class Compiler:
     """Compiles the expressions of one job. ``step_ids`` maps each step id to its
     index; ``outputs`` collects the ``(step index, folded output name)`` pairs the
-    compiled code reads, with the shell variable holding each."""
+    compiled code reads, with the shell variable holding each; ``env_vars`` the
+    ``env`` names read at run time, with the shell variable that must hold each one's
+    current value (the caller initialises it and updates it on ``$GITHUB_ENV``)."""
 
     def __init__(self, step_ids: Mapping[str, int]) -> None:
         self._step_ids = {k.lower(): v for k, v in step_ids.items()}
         self.outputs: dict[tuple[int, str], str] = {}
+        self.env_vars: dict[str, str] = {}
+        self._env: RuntimeEnv | None = None
         self._temps = 0
         self._setup: list[str] = []
         self._contexts: Mapping[str, Any] = {}
@@ -126,16 +158,26 @@ class Compiler:
     # -- public entry points ------------------------------------------------------
 
     def condition(
-        self, expression: str, contexts: Mapping[str, Any], where: str
+        self,
+        expression: str,
+        contexts: Mapping[str, Any],
+        where: str,
+        env: RuntimeEnv | None = None,
     ) -> tuple[list[str], str, bool]:
         """``(setup, cond, has_status_function)`` for an ``if:``-style expression:
         run ``setup`` lines, then ``cond`` succeeds when the expression is truthy."""
-        node = self._parse(unwrap_template(expression, where), contexts, where)
+        node = self._parse(unwrap_template(expression, where), contexts, where, env)
         cond = self._cond(node)
         has_status = bool(called_functions(node) & STATUS_FUNCTIONS)
         return self._take_setup(), cond, has_status
 
-    def template(self, text: str, contexts: Mapping[str, Any], where: str) -> ShellText:
+    def template(
+        self,
+        text: str,
+        contexts: Mapping[str, Any],
+        where: str,
+        env: RuntimeEnv | None = None,
+    ) -> ShellText:
         """``text`` with each ``${{ }}`` replaced by its value as a string, as shell:
         after the ``setup`` lines, ``word`` expands to it."""
         words: list[str] = []
@@ -144,7 +186,7 @@ class Compiler:
         last = 0
         for start, end, inner in split_templates(text, where):
             literal += text[last:start]
-            value = self._value(self._parse(inner, contexts, where))
+            value = self._value(self._parse(inner, contexts, where, env))
             if isinstance(value, Const):
                 literal += to_string(value.value)
             else:
@@ -180,8 +222,10 @@ class Compiler:
 
     # -- compilation ---------------------------------------------------------------
 
-    def _parse(self, text: str, contexts: Mapping[str, Any], where: str) -> Node:
-        self._contexts, self._where, self._text = contexts, where, text
+    def _parse(
+        self, text: str, contexts: Mapping[str, Any], where: str, env: RuntimeEnv | None = None
+    ) -> Node:
+        self._contexts, self._where, self._text, self._env = contexts, where, text, env
         names = {*contexts, "steps", "job"}
         try:
             return parse(text, names=names, functions=STATUS_FUNCTIONS)
@@ -204,6 +248,9 @@ class Compiler:
             "run-time values)"
         )
 
+    def _dynamic(self, node: Node) -> bool:
+        return needs_runtime(node, self._env is not None)
+
     def _fold(self, node: Node) -> Any:
         try:
             return evaluate_node(node, self._contexts, expression=self._text)
@@ -211,7 +258,7 @@ class Compiler:
             raise ScriptError(f"{self._where}: {exc}") from None
 
     def _operand(self, node: Node) -> Operand:
-        if not needs_runtime(node):
+        if not self._dynamic(node):
             return Const(self._fold(node))
         if isinstance(node, Call) and node.name in STATUS_FUNCTIONS:
             return Bool(_STATUS_COND[node.name])
@@ -223,11 +270,17 @@ class Compiler:
         if _is_job_status(node):
             self._setup.append("_cv_jobstatus")
             return Str('"$_cv_js"', lower=True)
+        if self._env is not None and isinstance(node, Prop | Index) and _is_env_ref(node):
+            return self._env_ref(node, self._env)
+        if not needs_runtime(node):
+            # env inside a form the shell cannot compute (format(), toJSON(), …): the
+            # value known when the script was rendered.
+            return Const(self._fold(node))
         return self._steps_ref(node)
 
     def _boolish(self, node: Node) -> bool:
         """Whether ``node`` always gives a boolean (then it compiles to a condition)."""
-        if not needs_runtime(node):
+        if not self._dynamic(node):
             return isinstance(self._fold(node), bool)
         if isinstance(node, Call):
             return node.name in STATUS_FUNCTIONS or node.name in _STRING_FUNCTIONS
@@ -268,6 +321,21 @@ class Compiler:
             return Str(f'"${var}"')
         raise self._unsupported()
 
+    def _env_ref(self, node: Prop | Index, env: RuntimeEnv) -> Const | Str:
+        if isinstance(node, Prop):
+            key = node.name
+        elif needs_runtime(node.index):
+            raise self._unsupported()
+        else:
+            key = to_string(self._fold(node.index))
+        found, value = lookup_key(env.step, key)
+        if found:
+            assert isinstance(value, Const | Str)
+            return value
+        # $GITHUB_ENV names are case-sensitive, as in GitHub's env context on Linux.
+        var = self.env_vars.setdefault(key, f"_cv_ev_{len(self.env_vars)}")
+        return Str(f'"${var}"')
+
     def _value(self, node: Node) -> Const | Str:
         operand = self._operand(node)
         if isinstance(operand, Bool):
@@ -296,7 +364,7 @@ class Compiler:
         return operand
 
     def _cond(self, node: Node) -> str:
-        if not needs_runtime(node):
+        if not self._dynamic(node):
             return "true" if to_bool(self._fold(node)) else "false"
         if isinstance(node, Not):
             return f"! {{ {self._cond(node.operand)}; }}"
@@ -310,13 +378,13 @@ class Compiler:
 
     def _logical_cond(self, node: Logical) -> str:
         is_and = node.op == "&&"
-        if not needs_runtime(node.left):
+        if not self._dynamic(node.left):
             truth = to_bool(self._fold(node.left))
             if truth != is_and:  # false && x, true || x
                 return "true" if truth else "false"
             return self._cond(node.right)
         left = self._cond(node.left)
-        if not needs_runtime(node.right):
+        if not self._dynamic(node.right):
             truth = to_bool(self._fold(node.right))
             if truth == is_and:  # x && true, x || false
                 return left
