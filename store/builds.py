@@ -11,7 +11,7 @@ import peewee
 
 from store import fast
 from store.convert import build_record, dump_json
-from store.db import store_call, transaction, utcnow
+from store.db import single_statement, store_call, transaction, utcnow
 from store.errors import Conflict, LimitReached, NotFound
 from store.models import Build, Pipeline, PipelineMember
 from store.records import BuildRecord
@@ -196,7 +196,7 @@ _GET_SNAPSHOT = "SELECT workflow_yaml FROM build_snapshots WHERE build_id = ?"
 @store_call
 def mark_published(build_id: int) -> None:
     """Record that the broker confirmed the build's BuildJob message (the outbox)."""
-    with fast.single_write():
+    with single_statement():
         if not fast.execute(_MARK_PUBLISHED, (True, build_id)).rowcount:
             raise NotFound(f"no build with id {build_id}")
 
@@ -234,7 +234,7 @@ def finish_build(build_id: int, status: BuildStatus, reason: str) -> BuildRecord
         raise ValueError(f"finish_build needs a terminal status, got {target.value}")
     update, reread = _finish_build_sql(target)
     params = (target.value, reason, fast.naive(utcnow()), build_id)
-    with fast.single_write():
+    with single_statement():
         moved = fast.update_returning(update, _RETURN_BUILD, params, reread, (build_id,))
     if moved:
         return fast.build_from_row(moved[0])

@@ -401,3 +401,18 @@ def transaction() -> Iterator[None]:
     else:
         with database.atomic():
             yield
+
+
+@contextmanager
+def single_statement() -> Iterator[None]:
+    """Around a write of exactly one statement, which commits by itself: the connection
+    is in autocommit on both backends, so a BEGIN and a COMMIT are saved. SQLite still
+    queues on the process's writer lock (see `transaction`); inside a transaction the
+    statement simply joins it.
+    """
+    opened = _opened
+    if opened is not None and opened.backend == "sqlite":
+        with _sqlite_writer:
+            yield
+    else:
+        yield

@@ -10,8 +10,7 @@ store stays on peewee, which is easier to read and change.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -95,15 +94,6 @@ def sqlite() -> bool:
     return backend() == "sqlite"
 
 
-@contextmanager
-def single_write() -> Iterator[None]:
-    """Around a write of one statement: on PostgreSQL the statement commits by itself
-    (the connection is in autocommit), which saves the BEGIN and COMMIT round trips;
-    SQLite takes the process's writer lock and BEGIN IMMEDIATE as `transaction` does."""
-    with transaction() if sqlite() else nullcontext():
-        yield
-
-
 def build_from_row(row: Sequence[Any]) -> BuildRecord:
     """A `BuildRecord` from `BUILD_COLUMNS` followed by the pipeline's name."""
     return BuildRecord(
@@ -175,15 +165,15 @@ def update_returning(
 ) -> list[tuple[Any, ...]]:
     """``update`` ... RETURNING ``returning``: the changed rows in one round trip.
 
-    An SQLite older than 3.35 runs ``update`` and then ``reread`` instead (the caller
-    holds a transaction, so nothing moves in between); ``reread`` selects the same
-    columns of the rows the update changed, or none when it changed nothing.
+    An SQLite older than 3.35 runs ``update`` and then ``reread`` in one transaction
+    instead; ``reread`` selects the same columns of the rows the update changed.
     """
     if RETURNING or not sqlite():
         return list(execute(f"{update} RETURNING {returning}", params).fetchall())
-    if not execute(update, params).rowcount:
-        return []
-    return list(execute(reread, reread_params).fetchall())
+    with transaction():
+        if not execute(update, params).rowcount:
+            return []
+        return list(execute(reread, reread_params).fetchall())
 
 
 def insert_ignoring(table: str, columns: str, rows: int, width: int) -> str:

@@ -11,7 +11,7 @@ from peewee import EXCLUDED, chunked, fn
 
 from store import fast
 from store.convert import dump_json, step_record
-from store.db import store_call, transaction, utcnow
+from store.db import single_statement, store_call, transaction, utcnow
 from store.errors import Conflict, NotFound
 from store.models import Job, Step
 from store.records import JobInit, JobRecord, StepRecord, StepUpdate
@@ -371,7 +371,7 @@ def finish_job(
         params.append(dump_json(dict(outputs), "job outputs"))
     params.append(job_row_id)
     statement = _FINISH_JOB[(exit_code is not None, outputs is not None)]
-    with fast.single_write():
+    with single_statement():
         moved = fast.execute(statement, params).rowcount
     return bool(moved)
 
@@ -397,7 +397,7 @@ def queue_jobs(job_row_ids: Sequence[int], reason: str) -> int:
     now = fast.naive(utcnow())
     batches = list(chunked(list(job_row_ids), 500))
     queued = 0
-    with transaction() if len(batches) > 1 else fast.single_write():
+    with transaction() if len(batches) > 1 else single_statement():
         for batch in batches:
             params = (JobStatus.QUEUED.value, reason, now, *batch, JobStatus.PENDING.value)
             queued += fast.execute(_queue_jobs(len(batch)), params).rowcount

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from store import fast
 from store.builds import builds_query, record_of
-from store.db import store_call, transaction, utcnow
+from store.db import single_statement, store_call, transaction, utcnow
 from store.errors import NotFound
 from store.models import Build
 from store.records import BuildRecord
@@ -43,7 +43,7 @@ def claim_build(
         raise ValueError("owner must not be empty")
     moment = _naive(now or utcnow())
     params = (owner, moment + timedelta(seconds=lease_s), moment, build_id, owner, moment)
-    with fast.single_write():
+    with single_statement():
         claimed = fast.update_returning(_CLAIM, _CLAIMED, params, _REREAD, (build_id,))
         if not claimed and fast.execute(_EXISTS, (build_id,)).fetchone() is None:
             raise NotFound(f"no build with id {build_id}")
@@ -74,7 +74,7 @@ def renew_leases(
     until = _naive(now or utcnow()) + timedelta(seconds=lease_s)
     marks = fast.marks(len(ids))
     mine = f"id IN ({marks}) AND owner = ? AND status = '{_RUNNING}'"
-    with fast.single_write():
+    with single_statement():
         kept = fast.update_returning(
             f"UPDATE builds SET lease_until = ? WHERE {mine}",
             "id",

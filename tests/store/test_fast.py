@@ -13,7 +13,7 @@ import store
 from store import fast
 from store.builds import build_row, record_of
 from store.convert import job_record, step_record
-from store.db import database
+from store.db import database, transaction
 from store.models import Job, Step
 from store.records import JobInit, StepUpdate
 from workflow.states import BuildStatus, JobStatus, StepStatus
@@ -103,3 +103,15 @@ def test_without_returning_the_update_is_reread() -> None:
     running = store.update_job(job.id, status=JobStatus.RUNNING)
     assert running.status == JobStatus.RUNNING and running.started_at is not None
     assert store.list_jobs(build.id) == [running]
+
+
+def test_a_single_statement_write_joins_the_callers_transaction(db: peewee.Database) -> None:
+    pipe = store.create_pipeline("p", YAML)
+    build, _ = store.create_build(pipe.id, workflow_yaml=YAML)
+    (job,) = store.create_jobs(build.id, [JobInit("a", "a", "A")])
+    with pytest.raises(RuntimeError), database.connection_context(), transaction():
+        assert store.finish_job(job.id, status=JobStatus.FAILED, reason="boom")
+        raise RuntimeError("rolled back")
+    assert store.list_jobs(build.id) == [job]
+    assert store.finish_job(job.id, status=JobStatus.FAILED, reason="boom")
+    assert store.list_jobs(build.id)[0].status == JobStatus.FAILED
