@@ -44,7 +44,7 @@ from rpc.client import BearerToken
 from rpc.executor_service import ExecutorServicer
 from rpc.pipeline_service import PipelineServicer
 from rpc.server import build_server, stop_server
-from runtime_config import Config, ConfigError, parse_image_map
+from runtime_config import Config, ConfigError, ListenFailed, parse_image_map
 from store.changes import ChangeFeed
 from store.migrations import migrate
 
@@ -53,7 +53,12 @@ __all__ = ["Config", "ConfigError", "Runtime", "executor_channel", "parse_image_
 log = logging.getLogger("conveyor.runtime")
 
 VERSION = "0.1.0"
-DEFAULT_METRICS_LISTEN = "0.0.0.0:9090"  # `serve` only; `run` and tests serve none
+# `serve` only (`run` and tests serve none); loopback unless configured: in a cluster the
+# ConfigMap sets 0.0.0.0 for the probes.
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9090"
+
+
+
 
 
 class _LateStub:
@@ -311,7 +316,11 @@ def serve(config: Config) -> int:
     runtime = Runtime(config)
     install_signal_handlers(runtime)
     try:
-        runtime.start()
+        try:
+            runtime.start()
+        except ListenFailed as exc:
+            print(f"conveyor serve: {exc}", file=sys.stderr)
+            return 1
         print(f"conveyor serving role {config.role} on {runtime.address}", flush=True)
         while not runtime.stopping.wait(0.5):
             if runtime.fatal.is_set():

@@ -17,6 +17,10 @@ from typing import Any
 ROLES = ("all", "pipeline", "executor")
 
 
+class ListenFailed(OSError):
+    """A server could not bind its configured address (taken, or not this host's)."""
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or malformed (names the variable)."""
 

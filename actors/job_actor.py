@@ -92,6 +92,7 @@ class JobActor(ConveyorActor):
         self.outputs: dict[str, str] = {}
         self.step_names: dict[int, str] = {}  # display names evaluated by the script
         self.dirty_steps: list[StepUpdate] = []  # step events not yet written
+        self.failed_step: StepUpdate | None = None  # the first step that failed the job
         self.run: RunJob | None = None  # what the backend was asked to run
         self.exit_code: int | None = None
         self.finished_at: datetime | None = None
@@ -190,6 +191,8 @@ class JobActor(ConveyorActor):
                 event.reason or _default_step_reason(event),
                 event.exit_code,
             )
+            if event.conclusion == "failure" and self.failed_step is None:
+                self.failed_step = update  # the job's reason names it
         elif isinstance(event, JobOutput):
             self.outputs[event.name] = event.value
             return
@@ -230,6 +233,9 @@ class JobActor(ConveyorActor):
         else:
             status = JobStatus.FAILED
             reason = message.reason or f"exit code {message.exit_code}"
+            step = self.failed_step
+            if step is not None and not message.infrastructure:
+                reason = f"step '{step.name}' failed: {step.reason}"
         self._finish(status, reason, exit_code=message.exit_code)
 
     def _cancel(self, reason: str) -> None:

@@ -147,7 +147,9 @@ def _run(runtime: Runtime, path: Path, text: str, inputs: dict[str, str],
     status = BUILD_STATUS.get(final.status, "?")
     if args.json:
         print(json.dumps(result_json(final)))
-    elif not live:
+    elif live:
+        pass  # the live table already shows the final state
+    elif final.reason and status != BUILD_STATUS.get(follower.build.status):
         print(f"build #{final.number}: {status} — {final.reason}", file=out)
     return 0 if status == "SUCCEEDED" else 1
 

@@ -17,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 
 from observability import metrics
 from observability.probes import ProbeResult, Probes
+from runtime_config import ListenFailed
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,15 @@ class ObservabilityServer:
         try:
             self._httpd = _HTTPServer(self._address, self._probes)
         except OSError as exc:
-            raise RuntimeError(
+            raise ListenFailed(
                 f"the metrics server cannot listen on {self.listen} "
                 f"(CONVEYOR_METRICS_LISTEN; 'off' disables it): {exc.strerror or exc}"
             ) from exc
         self._thread = threading.Thread(target=self._httpd.serve_forever, name=THREAD_NAME,
                                         kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()
+        if self._address[0] in ("0.0.0.0", "::", ""):
+            log.info("metrics server bound to %s: reachable on every interface", self.listen)
         log.info("metrics and probes on http://%s/metrics", self.address)
 
     @property

@@ -25,6 +25,7 @@ from rpc.executor_service import ExecutorServicer
 from rpc.identity_service import IdentityServicer
 from rpc.interceptor import ErrorInterceptor
 from rpc.pipeline_service import PipelineServicer
+from runtime_config import ListenFailed
 
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 MAX_SEND_BYTES = 16 * 1024 * 1024  # a build with many jobs and steps is still one message
@@ -97,9 +98,9 @@ def build_server(
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as exc:
-        raise OSError(f"cannot listen on {address}: {exc}") from exc
+        raise ListenFailed(f"cannot listen on {address} (CONVEYOR_LISTEN): {exc}") from exc
     if port == 0:
-        raise OSError(f"cannot listen on {address}")
+        raise ListenFailed(f"cannot listen on {address} (CONVEYOR_LISTEN)")
     return server, port
 
 

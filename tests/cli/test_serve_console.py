@@ -26,6 +26,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
         "CONVEYOR_LISTEN": "127.0.0.1:0",
         "CONVEYOR_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
         "CONVEYOR_WORKDIR": str(tmp_path / "work"),
+        "CONVEYOR_METRICS_LISTEN": "off",  # a fixed port would clash with any other server
     }
     boot = subprocess.run([sys.executable, "-m", "cli.main", "admin", "bootstrap", "--json"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

@@ -203,6 +203,8 @@ def test_step_timeout_and_step_reasons(eng: Engine) -> None:
     assert result.job_status("j") == "FAILED"
     steps = {s.name: s for s in job.steps}
     assert "timed out" in steps["slow step"].reason
+    # The job's reason names the step that failed it and why.
+    assert job.reason.startswith("step 'slow step' failed: timed out")
     assert steps["never runs"].reason
     assert eng.log_text(result.build.id, "j")[-1] == "cleaned"
     for step in job.steps:

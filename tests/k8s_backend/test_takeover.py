@@ -29,6 +29,7 @@ def executor_env(tmp_path: Path, emulator_url: str) -> dict[str, str]:
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         "CONVEYOR_LISTEN": "127.0.0.1:0",
+        "CONVEYOR_METRICS_LISTEN": "off",  # a fixed port would clash with any other server
         "CONVEYOR_DATABASE_URL": f"sqlite:///{tmp_path / 'conveyor.db'}",
         "CONVEYOR_WORKDIR": str(tmp_path / "work"),
         "CONVEYOR_BACKEND": "kubernetes",

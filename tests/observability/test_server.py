@@ -17,6 +17,7 @@ from observability import metrics
 from observability.probes import RuntimeProbes, run_checks
 from observability.server import THREAD_NAME, ListenError, parse_listen
 from runtime import Config, Runtime
+from runtime_config import ListenFailed
 from tests.engine.harness import engine
 from tests.observability.conftest import http_get
 
@@ -114,7 +115,7 @@ def test_a_busy_metrics_port_is_a_clear_start_error(tmp_path: Path, fresh: metri
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(RuntimeError, match=rf"127.0.0.1:{port} \(CONVEYOR_METRICS_LISTEN"), \
+        with pytest.raises(ListenFailed, match=rf"127.0.0.1:{port} \(CONVEYOR_METRICS_LISTEN"), \
                 engine(tmp_path, metrics_listen=f"127.0.0.1:{port}"):
             pass
 
