@@ -340,9 +340,9 @@ class _Renderer:
             url = repo if ("://" in repo or repo.startswith(("/", "git@"))) else f"{server}/{repo}"
             target = inputs.get("ref", "")
         else:
+            # Only a configured repository URL: `github.repository` is the pipeline's
+            # name here, not a GitHub owner/repo to guess a URL from.
             url = to_string(github.get("repository_url"))
-            if not url and github.get("repository"):
-                url = f"{server}/{to_string(github['repository'])}"
             target = (
                 inputs.get("ref") or to_string(github.get("sha")) or to_string(github.get("ref"))
             )
