@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import threading
@@ -158,6 +159,9 @@ class _Process:
         else:
             reason, cancelled = ("" if code == 0 else describe_exit(code)), False
         tell_safely(run.reply_to, JobExited(code, reason, cancelled=cancelled))
+        # The workspace lives as long as the job (a long-running server would otherwise
+        # fill its disk); removed here, after the result is on its way, off every mailbox.
+        shutil.rmtree(self.workdir, ignore_errors=True)
         self.actor.finished(run.name)
 
     def _deliver(self, raw: list[bytes], parser: MarkerParser, services: Services) -> None:

@@ -311,3 +311,15 @@ def test_github_context_in_run_scripts(eng: Engine) -> None:
         """)
     assert result.status == "SUCCEEDED"
     assert eng.log_text(result.build.id, "first") == ["job=first run=1"]
+
+
+def test_job_workspaces_are_removed_when_jobs_end(tmp_path: Path) -> None:
+    with engine(tmp_path) as eng:
+        result = eng.run("""
+            jobs:
+              a: {steps: [{run: "echo data > file.txt; mkdir -p deep/dir"}]}
+              b: {needs: a, steps: [{run: "test ! -e file.txt"}]}
+            """)
+        assert result.status == "SUCCEEDED", result.build.reason
+    # After shutdown every reader thread has finished its clean-up.
+    assert list((tmp_path / "work").iterdir()) == []
