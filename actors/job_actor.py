@@ -23,6 +23,7 @@ from actors.contexts import BuildContext, job_run_contexts
 from actors.messages import (
     BackendRestarted,
     CancelJob,
+    ExitKnown,
     FlushJob,
     JobExited,
     JobFinished,
@@ -93,6 +94,7 @@ class JobActor(ConveyorActor):
         self.step_names: dict[int, str] = {}  # display names evaluated by the script
         self.dirty_steps: list[StepUpdate] = []  # step events not yet written
         self.failed_step: StepUpdate | None = None  # the first step that failed the job
+        self.early: JobFinished | None = None  # result told before the log was drained
         self.run: RunJob | None = None  # what the backend was asked to run
         self.exit_code: int | None = None
         self.finished_at: datetime | None = None
@@ -111,6 +113,8 @@ class JobActor(ConveyorActor):
             self.state = "running"
         elif isinstance(message, _WriteSteps):
             self._write_steps()
+        elif isinstance(message, ExitKnown):
+            self._exit_known(message)
         elif isinstance(message, JobExited):
             self._exited(message)
         elif isinstance(message, LogsFlushed):
@@ -225,6 +229,20 @@ class JobActor(ConveyorActor):
     def _step_name(self, index: int) -> str:
         return self.job.steps[index].name if index < len(self.job.steps) else f"step {index}"
 
+    def _exit_known(self, message: ExitKnown) -> None:
+        """Release dependents before the log is drained when nothing they see can change.
+
+        Exit 0 means SUCCEEDED whatever the log says; a job that declares no outputs gives
+        its dependents nothing more to read from it. The result is persisted as usual
+        once the backend reports the log drained.
+        """
+        if (message.exit_code != 0 or self.job.outputs or self.result is not None
+                or self.cancel_reason is not None or self.early is not None):
+            return
+        self.early = JobFinished(self.job.key, JobStatus.SUCCEEDED.value, "succeeded", {})
+        self.counters["released_early"] += 1
+        tell_safely(self.parent, self.early)
+
     def _exited(self, message: JobExited) -> None:
         if message.cancelled:
             status, reason = JobStatus.CANCELLED, self.cancel_reason or message.reason
@@ -239,8 +257,8 @@ class JobActor(ConveyorActor):
         self._finish(status, reason, exit_code=message.exit_code)
 
     def _cancel(self, reason: str) -> None:
-        if self.cancel_reason is not None or self.result is not None:
-            return
+        if self.cancel_reason is not None or self.result is not None or self.early is not None:
+            return  # (an early-released job has succeeded; only its log is being read)
         self.cancel_reason = reason
         self.state = "cancelling"
         tell_safely(self.services.backend, StopJob(self.handle, reason))
@@ -263,7 +281,11 @@ class JobActor(ConveyorActor):
         self.result = JobFinished(self.job.key, status.value, reason, dict(self.outputs))
         metrics.job_finished(status.value, self._ran_for())  # metrics
         self.state = f"{status.value}: flushing logs"
-        tell_safely(self.parent, self.result)
+        if self.early is None:
+            tell_safely(self.parent, self.result)
+        elif self.early.status != self.result.status:  # exit 0 is always success
+            log.error("job %s: released as %s but ended %s", self.key,
+                      self.early.status, self.result.status)
         try:
             self.services.log.tell(FlushJob(self.job_row_id, self.actor_ref))
         except pykka.ActorDeadError:

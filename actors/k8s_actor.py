@@ -44,7 +44,7 @@ from actors.k8s_calls import (
 from actors.k8s_logs import LogFollower, add_note
 from actors.k8s_tracker import Tracker, attempt_job_name
 from actors.k8s_watch import PodWatch
-from actors.messages import JobExited, JobLaunched, RunJob, StopJob, Tick
+from actors.messages import ExitKnown, JobExited, JobLaunched, RunJob, StopJob, Tick
 from actors.services import Services
 from k8s import classify
 from k8s.client import KubeApi, KubeError
@@ -353,7 +353,15 @@ class K8sActor(ConveyorActor):
 
     def _maybe_exit(self, tracker: Tracker) -> None:
         outcome = tracker.outcome
-        if outcome is None or not tracker.drained:
+        if outcome is None:
+            return
+        if not tracker.drained:
+            # The pod succeeded but its log is still being read: say so now, so a job
+            # whose dependents need nothing from its output can release them at once.
+            if (outcome.exit_code == 0 and not outcome.infrastructure
+                    and tracker.cancel_reason is None and not tracker.success_told):
+                tracker.success_told = True
+                tell_safely(tracker.run.reply_to, ExitKnown(0))
             return
         run = tracker.run
         cancelled = tracker.cancel_reason is not None

@@ -58,6 +58,7 @@ class Tracker:
     outcome: Outcome | None = None
     drained: bool = False
     checking_job: bool = False
+    success_told: bool = False  # ExitKnown sent before the log was drained
     problem: PendingProblem | None = None
     problem_since: float = 0.0
     created_at: float = 0.0

@@ -125,6 +125,13 @@ class StepEventSeen:
 
 
 @dataclass(frozen=True)
+class ExitKnown:
+    """The job's process/pod ended with this code; its output is still being drained."""
+
+    exit_code: int
+
+
+@dataclass(frozen=True)
 class JobExited:
     """The job's process/pod ended and its output was drained to the log actor."""
 
