@@ -34,7 +34,7 @@ class LogActor(ConveyorActor):
         feed: ChangeFeed,
         gate: LineGate,
         *,
-        max_lines: int = 5_000,
+        max_lines: int = 20_000,
         max_age_s: float = 0.1,
         on_crash: FailureHook | None = None,
     ) -> None:
