@@ -44,7 +44,7 @@ class K8sSettings:
     infra_retries: int = 2
     watch_timeout_s: int = 300
     ttl_s: int = 3600
-    api_workers: int = 8
+    api_workers: int = 16  # a wide DAG layer releases ~20 creates at once
 
 
 @dataclass(frozen=True)

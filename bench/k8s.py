@@ -8,7 +8,9 @@ layer before. Prints:
   number of jobs (no polling, no watch per job);
 - dependency release latency, Conveyor side: from the arrival in the K8sActor's pod watch
   of the Succeeded event of a job's last-finishing dependency, to the create request of
-  the job's Kubernetes Job (p50, p99, max).
+  the job's Kubernetes Job (p50, p99, max). A succeeded job without outputs releases its
+  dependents before its log is drained (ExitKnown), so the "JobExited → dependent's
+  RunJob" stage can be negative: the dependent started first.
 
 Usage: .venv/bin/python -m bench.k8s [--width 20] [--depth 10] [--separate]
 """
