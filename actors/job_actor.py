@@ -240,6 +240,7 @@ class JobActor(ConveyorActor):
                 or self.cancel_reason is not None or self.early is not None):
             return
         self.early = JobFinished(self.job.key, JobStatus.SUCCEEDED.value, "succeeded", {})
+        self.finished_at = store.utcnow()  # its end, as its dependents see it
         self.counters["released_early"] += 1
         tell_safely(self.parent, self.early)
 
@@ -277,7 +278,8 @@ class JobActor(ConveyorActor):
         if self.result is not None:
             return
         self.exit_code = exit_code
-        self.finished_at = store.utcnow()
+        if self.early is None:  # else the job ended when ExitKnown said so
+            self.finished_at = store.utcnow()
         self.result = JobFinished(self.job.key, status.value, reason, dict(self.outputs))
         metrics.job_finished(status.value, self._ran_for())  # metrics
         self.state = f"{status.value}: flushing logs"
