@@ -41,7 +41,14 @@ def _follow(client: Client, build: common_pb2.Build, as_json: bool) -> int:
     out = sys.stderr if as_json else sys.stdout
     follower = BuildFollower(client.pipelines, build, out=out,
                              live=out.isatty() and not as_json)
-    follower.run()
+    try:
+        follower.run()
+    except KeyboardInterrupt:
+        # Unlike `conveyor run`, the build belongs to the server: leaving it is not
+        # cancelling it. Say so, and how.
+        print(f"\nstopped following; build {build.id} goes on "
+              f"(`conveyor cancel {build.id}` cancels it)", file=sys.stderr)
+        return EXIT_FAILED
     final = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build.id)).build
     for error in follower.errors:
         print(f"conveyor: {error}", file=sys.stderr)
