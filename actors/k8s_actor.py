@@ -362,6 +362,8 @@ class K8sActor(ConveyorActor):
                     and tracker.cancel_reason is None and not tracker.success_told):
                 tracker.success_told = True
                 tell_safely(tracker.run.reply_to, ExitKnown(0))
+                if calls.TIMELINE is not None:
+                    calls.TIMELINE.append((tracker.k8s_name, "known", time.monotonic()))
             return
         run = tracker.run
         cancelled = tracker.cancel_reason is not None

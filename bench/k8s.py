@@ -119,17 +119,18 @@ def main() -> int:
             continue
         released = max(first_success[job_name(build_id, d, 1)] for d in deps)
         latencies.append((first_create[job_name(build_id, key, 1)] - released) * 1000)
-    stages: dict[str, list[float]] = {"succeeded → log drained": [],
-                                      "log drained → JobExited": [],
-                                      "JobExited → dependent's RunJob (engine)": [],
+    stages: dict[str, list[float]] = {"succeeded event → result told (K8sActor)": [],
+                                      "result told → dependent's RunJob (engine)": [],
                                       "RunJob → create request": []}
     for key, deps in needs.items():
         if not deps:
             continue
         last = max(deps, key=lambda d: first_success[job_name(build_id, d, 1)])
         dep, me = job_name(build_id, last, 1), job_name(build_id, key, 1)
-        marks = [first_success[dep], first[(dep, "drained")], first[(dep, "exited")],
-                 first[(me, "run")], first[(me, "create")]]
+        # A job without outputs is released when its pod succeeds (ExitKnown), one with
+        # outputs once its log is drained (JobExited).
+        told = first.get((dep, "known"), first[(dep, "exited")])
+        marks = [first_success[dep], told, first[(me, "run")], first[(me, "create")]]
         for stage, (a, b) in zip(stages, itertools.pairwise(marks), strict=True):
             stages[stage].append((b - a) * 1000)
     for stage, values in stages.items():
