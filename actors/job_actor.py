@@ -163,6 +163,7 @@ class JobActor(ConveyorActor):
             reply_to=self.actor_ref,
             resume=message.resume,
             runs_on=runs_on,
+            release_to=None if self.job.outputs else self.parent,
         )
         self.run = run
         # Launch first, record after: the database write stays off the path between a
@@ -236,15 +237,20 @@ class JobActor(ConveyorActor):
         its dependents nothing more to read from it. The result is persisted as usual
         once the backend reports the log drained.
         """
-        if (message.exit_code != 0 or self.job.outputs or self.result is not None
-                or self.cancel_reason is not None or self.early is not None):
+        if message.exit_code != 0 or self.result is not None or self.early is not None:
+            return
+        if not message.released and (self.job.outputs or self.cancel_reason is not None):
             return
         self.early = JobFinished(self.job.key, JobStatus.SUCCEEDED.value, "succeeded", {})
         self.finished_at = store.utcnow()  # its end, as its dependents see it
         self.counters["released_early"] += 1
-        tell_safely(self.parent, self.early)
+        if not message.released:  # else the backend told our build directly (fewer hops)
+            tell_safely(self.parent, self.early)
 
     def _exited(self, message: JobExited) -> None:
+        if self.early is not None:  # exit 0 was reported before any cancel took effect
+            self._finish(JobStatus.SUCCEEDED, "succeeded", exit_code=0)
+            return
         if message.cancelled:
             status, reason = JobStatus.CANCELLED, self.cancel_reason or message.reason
         elif message.exit_code == 0:

@@ -44,11 +44,20 @@ from actors.k8s_calls import (
 from actors.k8s_logs import LogFollower, add_note
 from actors.k8s_tracker import Tracker, attempt_job_name
 from actors.k8s_watch import PodWatch
-from actors.messages import ExitKnown, JobExited, JobLaunched, RunJob, StopJob, Tick
+from actors.messages import (
+    ExitKnown,
+    JobExited,
+    JobFinished,
+    JobLaunched,
+    RunJob,
+    StopJob,
+    Tick,
+)
 from actors.services import Services
 from k8s import classify
 from k8s.client import KubeApi, KubeError
 from k8s.manifests import CONTAINER_NAME, MANAGED_SELECTOR
+from workflow.states import JobStatus
 
 __all__ = ["K8sActor", "K8sActorProxy", "K8sSettings"]
 
@@ -361,7 +370,11 @@ class K8sActor(ConveyorActor):
             if (outcome.exit_code == 0 and not outcome.infrastructure
                     and tracker.cancel_reason is None and not tracker.success_told):
                 tracker.success_told = True
-                tell_safely(tracker.run.reply_to, ExitKnown(0))
+                run = tracker.run
+                released = run.release_to is not None and tell_safely(
+                    run.release_to,
+                    JobFinished(run.job_key, JobStatus.SUCCEEDED.value, "succeeded", {}))
+                tell_safely(run.reply_to, ExitKnown(0, released=released))
                 if calls.TIMELINE is not None:
                     calls.TIMELINE.append((tracker.k8s_name, "known", time.monotonic()))
             return

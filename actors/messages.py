@@ -106,6 +106,9 @@ class RunJob:
     reply_to: Any = None  # pykka.ActorRef of the JobActor
     resume: bool = False  # a takeover: the job may exist already (adopt it, skip logged lines)
     runs_on: str | tuple[str, ...] | None = None  # labels the backend maps to an image
+    # The BuildActor to tell at once when the job succeeds, before its output is drained
+    # (set only for jobs that declare no outputs: nothing a dependent reads can change).
+    release_to: Any = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class ExitKnown:
     """The job's process/pod ended with this code; its output is still being drained."""
 
     exit_code: int
+    released: bool = False  # the backend told RunJob.release_to the job succeeded
 
 
 @dataclass(frozen=True)
