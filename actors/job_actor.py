@@ -46,6 +46,10 @@ from workflow.states import JobStatus, StepStatus
 
 log = logging.getLogger(__name__)
 
+# Benchmarks set this to a list to receive (build id, job key, monotonic time) when a job
+# hands its RunJob to the backend.
+TIMELINE: list[tuple[int, str, float]] | None = None
+
 _STEP_STATUS = {
     "success": StepStatus.SUCCEEDED,
     "failure": StepStatus.FAILED,
@@ -168,6 +172,8 @@ class JobActor(ConveyorActor):
         self.run = run
         # Launch first, record after: the database write stays off the path between a
         # job's need finishing and the job starting. Step events wait in our mailbox.
+        if TIMELINE is not None:
+            TIMELINE.append((self.build_id, self.job.key, time.monotonic()))
         self.services.backend.tell(run)
         # A resumed job's steps are recorded already (events replay idempotently).
         steps = [] if message.resume else [(s.index, s.name) for s in self.job.steps]

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import actors.job_actor as job_actor
 import actors.k8s_calls as k8s_calls
 import actors.k8s_watch as k8s_watch
 from k8s.emulator import Emulator, Settings
@@ -84,12 +85,13 @@ def main() -> int:
         warm = eng.run("jobs:\n  warm: {steps: [{run: 'true'}]}\n", timeout=60)
         assert warm.status == "SUCCEEDED", warm.build.reason
         emu.reset_stats()
-        k8s_calls.TIMELINE, k8s_watch.TIMELINE = [], []
+        k8s_calls.TIMELINE, k8s_watch.TIMELINE, job_actor.TIMELINE = [], [], []
         start = time.perf_counter()
         result = eng.run(text, timeout=900)
         elapsed = time.perf_counter() - start
         creates, succeeded = k8s_calls.TIMELINE, k8s_watch.TIMELINE
-        k8s_calls.TIMELINE = k8s_watch.TIMELINE = None
+        sent = job_actor.TIMELINE
+        k8s_calls.TIMELINE = k8s_watch.TIMELINE = job_actor.TIMELINE = None
         assert result.status == "SUCCEEDED", result.build.reason
         stats = emu.stats()
 
@@ -120,8 +122,10 @@ def main() -> int:
         released = max(first_success[job_name(build_id, d, 1)] for d in deps)
         latencies.append((first_create[job_name(build_id, key, 1)] - released) * 1000)
     stages: dict[str, list[float]] = {"succeeded event → result told (K8sActor)": [],
-                                      "result told → dependent's RunJob (engine)": [],
+                                      "result told → dependent sends RunJob (engine)": [],
+                                      "RunJob sent → K8sActor takes it (its mailbox)": [],
                                       "RunJob → create request": []}
+    sent_at = {job_name(b, key, 1): t for b, key, t in sent}
     for key, deps in needs.items():
         if not deps:
             continue
@@ -130,7 +134,8 @@ def main() -> int:
         # A job without outputs is released when its pod succeeds (ExitKnown), one with
         # outputs once its log is drained (JobExited).
         told = first.get((dep, "known"), first[(dep, "exited")])
-        marks = [first_success[dep], told, first[(me, "run")], first[(me, "create")]]
+        marks = [first_success[dep], told, sent_at[me], first[(me, "run")],
+                 first[(me, "create")]]
         for stage, (a, b) in zip(stages, itertools.pairwise(marks), strict=True):
             stages[stage].append((b - a) * 1000)
     for stage, values in stages.items():
