@@ -31,6 +31,8 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from observability import metrics
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -107,7 +109,13 @@ def translated(operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any) 
     try:
         return fn(*args, **kwargs)
     except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise wrap(exc, operation) from exc
+        error = wrap(exc, operation)
+        # 409 (a Job that exists: adoption) and 404 (already gone) are answers the
+        # backend expects, not errors of the API.
+        if error.status not in (404, 409):
+            metrics.k8s_api_error(operation.split(" ", 1)[0],
+                                  error.status or "connection")
+        raise error from exc
 
 
 # -- retries -------------------------------------------------------------------------------

@@ -10,8 +10,16 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from actors.k8s_tracker import attempt_job_name
-from k8s.client import KubeConfigError, KubeError, load_configuration, retrying, wrap
+from k8s.client import (
+    KubeConfigError,
+    KubeError,
+    load_configuration,
+    retrying,
+    translated,
+    wrap,
+)
 from k8s.manifests import job_name
+from observability import metrics
 from runtime import Config, ConfigError, parse_image_map
 
 
@@ -133,3 +141,26 @@ def test_no_cluster_configured_is_a_clear_error(tmp_path: object,
         load_configuration(kubeconfig=f"{tmp_path}/missing-kubeconfig")
     cfg = load_configuration(url="http://127.0.0.1:9/")
     assert cfg.host == "http://127.0.0.1:9" and cfg.retries is False
+
+
+def test_api_errors_are_counted_except_the_answers_the_backend_expects() -> None:
+    m = metrics.reset()
+
+    def fails(status: int) -> None:
+        raise ApiException(status=status, reason="x")
+
+    for status in (500, 409, 404, 429):
+        with pytest.raises(KubeError):
+            translated("create job", fails, status)
+
+    def refused() -> None:
+        raise urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
+
+    with pytest.raises(KubeError):
+        translated("list pods", refused)
+    counted = {
+        (s.labels["verb"], s.labels["code"]): s.value
+        for family in m.registry.collect() if family.name == "conveyor_k8s_api_errors"
+        for s in family.samples if s.name.endswith("_total")
+    }
+    assert counted == {("create", "500"): 1, ("create", "429"): 1, ("list", "connection"): 1}
