@@ -186,15 +186,6 @@ class BuildScheduler:
         actions.extend(self.next_actions())
         return actions
 
-    def cancel_undecided(self, reason: str) -> list[Action]:
-        """Decide every job nobody can run any more (used when the build must stop now)."""
-        actions: list[Action] = []
-        for key in self.dag.order():
-            if key not in self.outcomes and key not in self.running:
-                self.outcomes[key] = Outcome(JobStatus.CANCELLED, reason)
-                actions.append(FinishUnstarted(key, JobStatus.CANCELLED, reason))
-        return actions
-
     # -- helpers ---------------------------------------------------------------------
     def _group_has_room(self, job: JobSpec) -> bool:
         if job.max_parallel is None:

@@ -7,14 +7,13 @@ end (they end by themselves when the build is terminal and every line was sent).
 from __future__ import annotations
 
 import shutil
-import sys
 import threading
 import time
 from typing import TextIO
 
 import grpc
 
-from cli.view import TableStyle, job_table, prefix
+from cli.view import TableStyle, build_status, job_status, job_table, prefix
 from conveyor.v1 import common_pb2, pipeline_pb2, pipeline_pb2_grpc
 
 
@@ -132,8 +131,6 @@ class BuildFollower:
 
     def _print_changes(self) -> None:
         """Plain output: one line per status change (no cursor movement)."""
-        from cli.view import build_status, job_status
-
         for job in self.build.jobs:
             status = job_status(job)
             if self._seen_status.get(job.key) != status:
@@ -147,6 +144,3 @@ class BuildFollower:
             self.out.write(f"build #{self.build.number}: {status}{reason}\n")
         self.out.flush()
 
-
-def stdout_is_live() -> bool:
-    return sys.stdout.isatty()
