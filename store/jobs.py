@@ -291,26 +291,10 @@ def _insert_pending_steps(count: int) -> str:
 
 
 @store_call
-def record_step(
-    job_row_id: int,
-    index: int,
-    *,
-    name: str,
-    status: StepStatus,
-    reason: str = "",
-    exit_code: int | None = None,
-) -> None:
-    """`upsert_step` without the read-back: what the engine calls for a step event.
-
-    started_at is set on RUNNING, finished_at on a terminal status; a terminal step is
-    left unchanged.
-    """
-    record_steps(job_row_id, [StepUpdate(index, name, StepStatus(status), reason, exit_code)])
-
-
-@store_call
 def record_steps(job_row_id: int, updates: Sequence[StepUpdate]) -> None:
-    """Several step events of one job in one transaction (see `record_step`)."""
+    """Step events of one job in one transaction, without read-back (what the engine
+    calls). started_at is set on RUNNING, finished_at on a terminal status; a terminal
+    step is left unchanged."""
     now = fast.naive(utcnow())
     with transaction():
         for update in updates:
