@@ -72,7 +72,13 @@ class BuildScheduler:
         self.dag = Dag(plan)
         self._contexts_for = contexts_for
         self._jobs = {job.key: job for job in plan.jobs}
+        self._position = {key: i for i, key in enumerate(self.dag.order())}
         self.outcomes: dict[str, Outcome] = {}
+        self._results: dict[str, str] = {}  # key -> GitHub result, kept with outcomes
+        # Kept up to date as jobs are decided, so an event costs what it touches rather
+        # than a scan of the whole (up to 500-job) plan.
+        self._undecided_needs = {job.key: len(set(job.needs)) for job in plan.jobs}
+        self._ready = {key for key, n in self._undecided_needs.items() if n == 0}
         self.running: set[str] = set()  # started, not finished
         self.cancelled = False
         self.cancel_reason = ""
@@ -83,9 +89,9 @@ class BuildScheduler:
     def done(self) -> bool:
         return not self.running and len(self.outcomes) == len(self._jobs)
 
-    def results(self) -> dict[str, str]:
+    def results(self) -> Mapping[str, str]:
         """key -> GitHub result (success/failure/cancelled/skipped) of decided jobs."""
-        return {key: self._result(out) for key, out in self.outcomes.items()}
+        return self._results
 
     def needs_context(self, job: JobSpec) -> dict[str, dict[str, Any]]:
         """The `needs` context of a job: per needed job id, its result and outputs."""
@@ -100,6 +106,14 @@ class BuildScheduler:
                     outputs.update(self.outcomes[key].outputs)
             context[job_id] = {"result": result, "outputs": outputs}
         return context
+
+    def upcoming(self, key: str) -> list[str]:
+        """Undecided jobs that wait for ``key`` (just started): worth preparing to start.
+
+        A hint, not a decision: such a job may still be skipped or cancelled.
+        """
+        return [dependent for dependent in self.dag.direct_dependents(key)
+                if dependent not in self.outcomes and dependent not in self.running]
 
     def build_outcome(self) -> tuple[BuildStatus, str]:
         failed = [
@@ -118,7 +132,7 @@ class BuildScheduler:
     # -- events ----------------------------------------------------------------------
     def restore(self, key: str, outcome: Outcome) -> None:
         """Take over a decision made before (build takeover after a crash)."""
-        self.outcomes[key] = outcome
+        self._decide(key, outcome)
 
     def next_actions(self) -> list[Action]:
         """Decide every job whose needs are all decided; returns what to do."""
@@ -126,7 +140,8 @@ class BuildScheduler:
         progressed = True
         while progressed:
             progressed = False
-            for key in self.dag.ready(self.results(), started=self.running):
+            ready = sorted(self._ready - self.running, key=self._position.__getitem__)
+            for key in ready:
                 job = self._jobs[key]
                 if not self._group_has_room(job):
                     continue
@@ -149,7 +164,7 @@ class BuildScheduler:
                     else:
                         decision = FinishUnstarted(key, JobStatus.SKIPPED, reason)
                 if isinstance(decision, FinishUnstarted):
-                    self.outcomes[key] = Outcome(decision.status, decision.reason)
+                    self._decide(key, Outcome(decision.status, decision.reason))
                     progressed = True
                 else:
                     self.running.add(key)
@@ -159,7 +174,7 @@ class BuildScheduler:
     def job_finished(self, key: str, outcome: Outcome) -> list[Action]:
         """Record a finished job; returns cancellations (fail-fast) then new decisions."""
         self.running.discard(key)
-        self.outcomes[key] = outcome
+        self._decide(key, outcome)
         actions: list[Action] = []
         job = self._jobs[key]
         if (
@@ -187,6 +202,17 @@ class BuildScheduler:
         return actions
 
     # -- helpers ---------------------------------------------------------------------
+    def _decide(self, key: str, outcome: Outcome) -> None:
+        first = key not in self.outcomes
+        self.outcomes[key] = outcome
+        self._results[key] = self._result(outcome)
+        self._ready.discard(key)
+        if first:
+            for dependent in self.dag.direct_dependents(key):
+                self._undecided_needs[dependent] -= 1
+                if self._undecided_needs[dependent] == 0 and dependent not in self.outcomes:
+                    self._ready.add(dependent)
+
     def _group_has_room(self, job: JobSpec) -> bool:
         if job.max_parallel is None:
             return True

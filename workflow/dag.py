@@ -99,6 +99,10 @@ class Dag:
             and all(need in done for need in self._needs[key])
         ]
 
+    def direct_dependents(self, key: str) -> list[str]:
+        """The jobs that name ``key`` in their needs, in topological order."""
+        return sorted(self._dependents[key], key=self._position.__getitem__)
+
     def dependents(self, key: str) -> set[str]:
         """Every job that waits for ``key``, directly or transitively."""
         found: set[str] = set()

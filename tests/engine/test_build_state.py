@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from typing import Any
+from unittest.mock import ANY
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import workflow
 from actors.build_state import (
@@ -13,7 +18,8 @@ from actors.build_state import (
     Outcome,
     StartJob,
 )
-from workflow.model import JobSpec
+from tests.unit.test_dag import dags
+from workflow.model import JobSpec, Plan
 from workflow.states import BuildStatus, JobStatus
 
 
@@ -154,3 +160,58 @@ jobs:
 """)
     s.restore("a", OK)
     assert started(s.next_actions()) == ["b"]
+
+
+def test_upcoming_names_the_undecided_direct_dependents_of_a_started_job() -> None:
+    s = scheduler("""
+jobs:
+  a: {steps: [{run: x}]}
+  b: {needs: a, steps: [{run: x}]}
+  c: {needs: a, steps: [{run: x}]}
+  d: {needs: [b, c], steps: [{run: x}]}
+  e: {needs: a, if: "false", steps: [{run: x}]}
+""")
+    assert started(s.next_actions()) == ["a"]
+    assert s.upcoming("a") == ["b", "c", "e"]  # e's `if` is only decided when a ends
+    assert s.upcoming("b") == ["d"]
+    actions = s.job_finished("a", OK)
+    assert sorted(started(actions)) == ["b", "c"]
+    assert s.upcoming("a") == []  # b and c run, e is decided (skipped)
+    s.job_finished("b", FAIL)
+    assert s.upcoming("c") == ["d"]  # d is decided (skipped) only once c ends too
+    assert s.job_finished("c", OK) == [FinishUnstarted("d", JobStatus.SKIPPED, ANY)]
+    assert s.upcoming("c") == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(dags(), st.randoms(use_true_random=False), st.booleans())
+def test_random_builds_decide_every_job_once_and_only_after_its_needs(
+    plan: Plan, rng: random.Random, cancel_midway: bool
+) -> None:
+    """The scheduler keeps its ready set incrementally: check it against the plan."""
+    s = BuildScheduler(plan, lambda job, needs: {"needs": dict(needs), "github": {},
+                                                 "inputs": {}, "vars": {}, "matrix": {}})
+    decided: dict[str, str] = {}
+    running: list[str] = []
+
+    def take(actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, CancelRunning):
+                continue
+            assert action.key not in decided and action.key not in running
+            assert all(need in decided for need in plan.job(action.key).needs)
+            if isinstance(action, StartJob):
+                running.append(action.key)
+            else:
+                decided[action.key] = action.status.value
+
+    take(s.next_actions())
+    while running:
+        key = running.pop(rng.randrange(len(running)))
+        outcome = rng.choice([OK, FAIL])
+        decided[key] = outcome.status.value
+        take(s.job_finished(key, outcome))
+        if cancel_midway and rng.random() < 0.2:
+            take(s.cancel("stop"))
+    assert set(decided) == {j.key for j in plan.jobs}
+    assert s.done

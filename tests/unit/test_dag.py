@@ -46,6 +46,8 @@ def test_order_ready_and_dependents() -> None:
     assert dag.ready({"lint": "success", "test (a)": "success"}, {"test (b)"}) == ["docs"]
     assert dag.dependents("lint") == {"test (a)", "test (b)", "deploy"}
     assert dag.dependents("deploy") == set()
+    assert dag.direct_dependents("lint") == ["test (a)", "test (b)"]
+    assert dag.direct_dependents("test (b)") == ["deploy"]
     done = {"test (a)": "success", "test (b)": "failure"}
     assert dag.needs_results("deploy", done) == {"test": "failure"}
 
