@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +30,7 @@ from actors.build_state import (
 from actors.contexts import BuildContext, job_if_contexts
 from actors.job_actor import JobActor
 from actors.job_actor import StartJob as StartJobMessage
+from actors.job_warmer import JobWarmer
 from actors.messages import (
     BuildFinished,
     CancelJob,
@@ -50,6 +54,18 @@ from workflow.states import BuildStatus, JobStatus
 log = logging.getLogger(__name__)
 
 LEASE_S = 30.0
+# JobActors started ahead of their needs per build: starting a thread costs milliseconds
+# under load, and a burst of finishing jobs would otherwise pay it in series, between a
+# need's exit and its dependent's launch.
+WARM_LIMIT = 32
+
+
+@dataclass(frozen=True)
+class _Warmed:
+    """An idle JobActor started ahead of its job's needs (from the warmer's thread)."""
+
+    key: str
+    ref: pykka.ActorRef[Any]
 
 
 class BuildActor(ConveyorActor):
@@ -74,6 +90,9 @@ class BuildActor(ConveyorActor):
         self.context: BuildContext | None = None
         self.rows: dict[str, JobRecord] = {}
         self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
+        self.warm: dict[str, pykka.ActorRef[Any]] = {}  # JobActors waiting for StartJob
+        self.warming: set[str] = set()  # asked of the warmer, not delivered yet
+        self.warmer = JobWarmer(f"build-{build_id}-warmer", self._deliver_warm)
         self.waiting_slot: set[str] = set()
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
@@ -96,6 +115,8 @@ class BuildActor(ConveyorActor):
                 self._spawn(message.key)
             else:  # withdrawn meanwhile: pass it on
                 self.slots.release(self.key, message.key)
+        elif isinstance(message, _Warmed):
+            self._warmed(message)
         elif isinstance(message, CancelRequested):
             if self.scheduler is not None:
                 self._apply(self.scheduler.cancel(message.reason))
@@ -190,12 +211,14 @@ class BuildActor(ConveyorActor):
                     self.waiting_slot.add(action.key)
                     queued.append(self.rows[action.key].id)
             elif isinstance(action, FinishUnstarted):
+                self._cool(action.key)
                 self._update(action.key, action.status, action.reason, finished=True)
                 metrics.job_finished(action.status.value)  # metrics: never got a JobActor
             elif isinstance(action, CancelRunning):
                 if action.key in self.waiting_slot:
                     self.waiting_slot.discard(action.key)
                     self.slots.release(self.key, action.key)
+                    self._cool(action.key)
                     self._update(action.key, JobStatus.CANCELLED, action.reason, finished=True)
                     metrics.job_finished(JobStatus.CANCELLED.value)  # metrics: never started
                     self._apply(self._scheduler().job_finished(
@@ -208,24 +231,66 @@ class BuildActor(ConveyorActor):
 
     def _spawn(self, key: str) -> None:
         scheduler = self._scheduler()
-        assert self.context is not None
         job = scheduler.plan.job(key)
-        row = self.rows[key]
-        ref = JobActor.start(
-            build=self.context,
-            plan=scheduler.plan,
-            job=job,
-            job_row_id=row.id,
-            attempt=row.attempt,
-            parent=self.actor_ref,
-            services=self.services,
-        )
+        ref = self.warm.pop(key, None) or self._job_actor(key)
         self.jobs[key] = ref
         self.counters["jobs_started"] += 1
         self.timings.job_started(key, job.needs)  # metrics
         resume = key in self.resuming
         self.resuming.discard(key)
         ref.tell(StartJobMessage(scheduler.needs_context(job), resume=resume))
+        self._warm_up(key)
+
+    def _job_actor(self, key: str) -> pykka.ActorRef[Any]:
+        return self._job_starter(key)()
+
+    def _job_starter(self, key: str) -> Callable[[], pykka.ActorRef[Any]]:
+        scheduler = self._scheduler()
+        assert self.context is not None
+        row = self.rows[key]
+        return partial(
+            JobActor.start,
+            build=self.context,
+            plan=scheduler.plan,
+            job=scheduler.plan.job(key),
+            job_row_id=row.id,
+            attempt=row.attempt,
+            parent=self.actor_ref,
+            services=self.services,
+        )
+
+    def _warm_up(self, key: str) -> None:
+        """Have the JobActors of the jobs that wait on ``key`` (now running) started."""
+        for dependent in self._scheduler().upcoming(key):
+            if len(self.warm) + len(self.warming) >= WARM_LIMIT:
+                return
+            if dependent not in self.warm and dependent not in self.warming:
+                self.warming.add(dependent)
+                self.warmer.request(dependent, self._job_starter(dependent))
+
+    def _deliver_warm(self, key: str, ref: pykka.ActorRef[Any]) -> bool:
+        return tell_safely(self.actor_ref, _Warmed(key, ref))  # (on the warmer's thread)
+
+    def _warmed(self, message: _Warmed) -> None:
+        self.warming.discard(message.key)
+        scheduler = self._scheduler()
+        if (self.finished or message.key in self.jobs or message.key in scheduler.outcomes
+                or message.key in self.warm):
+            message.ref.stop(block=False)  # started meanwhile, or will not run
+            self.counters["jobs_warmed_in_vain"] += 1
+        else:
+            self.warm[message.key] = message.ref
+            self.counters["jobs_warmed"] += 1
+
+    def _cool(self, key: str) -> None:
+        """Stop the idle JobActor of a job that will not run after all."""
+        ref = self.warm.pop(key, None)
+        if ref is not None:
+            ref.stop(block=False)
+
+    def _cool_all(self) -> None:
+        for key in list(self.warm):
+            self._cool(key)
 
     def _job_finished(self, message: JobFinished) -> None:
         self.slots.release(self.key, message.key)
@@ -282,6 +347,13 @@ class BuildActor(ConveyorActor):
         store.update_job(self.rows[key].id, status=status, reason=reason, finished=finished)
         self.services.feed.publish(self.build_id)
 
+    def on_start(self) -> None:
+        self.warmer.start()
+
+    def on_stop(self) -> None:
+        self.warmer.stop()
+        self._cool_all()
+
     def on_failure(
         self,
         exception_type: type[BaseException] | None,
@@ -289,6 +361,8 @@ class BuildActor(ConveyorActor):
         traceback: TracebackType | None,
     ) -> None:
         super().on_failure(exception_type, exception_value, traceback)
+        self.warmer.stop()  # (pykka does not call on_stop after a failure)
+        self._cool_all()
         if self._delivery is not None:
             # Failed before claiming (the database may be down): let the broker redeliver
             # it; its delivery limit dead-letters a message that fails every time. The

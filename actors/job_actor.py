@@ -104,7 +104,7 @@ class JobActor(ConveyorActor):
         self.finished_at: datetime | None = None
         self.result: JobFinished | None = None
         self.cancel_reason: str | None = None
-        self.state = "created"
+        self.state = "waiting to start"  # started ahead of its needs, or just spawned
         self.running_since: float | None = None  # metrics only: job duration
 
     # -- messages --------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""A job's actor is started, idle, while its needs run: its release costs one message.
+
+Seen from the outside through the operator console's view of live actors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from actors.introspection import describe_all
+from conveyor.v1 import pipeline_pb2
+from tests.engine.harness import Engine, engine
+
+
+def job_actors() -> dict[str, str]:
+    """job key -> state of every live JobActor."""
+    return {d.job_key: d.state for d in describe_all(timeout=5) if d.kind == "JobActor"}
+
+
+def eventually(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"never saw {what}: {job_actors()}"
+        time.sleep(0.02)
+
+
+def wait_for_line(eng: Engine, build_id: int, key: str, text: str) -> None:
+    request = pipeline_pb2.StreamBuildLogsRequest(build_id=build_id, job_key=key, follow=True)
+    for message in eng.client.pipelines.StreamBuildLogs(request, timeout=30):
+        if any(line.text == text for line in message.lines):
+            return
+    raise AssertionError(f"{key} never printed {text!r}")
+
+
+def test_the_next_job_waits_as_an_idle_actor_and_is_stopped_on_cancel(tmp_path: Path) -> None:
+    with engine(tmp_path) as eng:
+        started = eng.start("""
+            jobs:
+              a: {steps: [{run: "echo started; sleep 30"}]}
+              b: {needs: a, steps: [{run: "true"}]}
+              c: {needs: b, steps: [{run: "true"}]}
+            """)
+        wait_for_line(eng, started.id, "a", "started")
+        eventually(lambda: job_actors().get("b") == "waiting to start", "b's idle actor")
+        assert "c" not in job_actors()  # only the jobs that wait on a running one
+        (build,) = [d for d in describe_all(timeout=5) if d.kind == "BuildActor"]
+        assert build.counters.get("jobs_warmed") == 1
+        eng.cancel(started.id)
+        result = eng.watch(started.id)
+        assert result.status == "CANCELLED"
+        assert result.statuses() == {"a": "CANCELLED", "b": "CANCELLED", "c": "CANCELLED"}
+        eventually(lambda: not job_actors(), "every JobActor gone")
+
+
+def test_the_idle_actor_of_a_skipped_job_is_stopped_at_once(tmp_path: Path) -> None:
+    with engine(tmp_path) as eng:
+        started = eng.start("""
+            jobs:
+              a: {steps: [{run: "exit 3"}]}
+              b: {needs: a, steps: [{run: "true"}]}
+              c: {needs: a, if: always(), steps: [{run: "echo started; sleep 30"}]}
+            """)
+        wait_for_line(eng, started.id, "c", "started")
+        eventually(lambda: set(job_actors()) == {"c"}, "only c's actor, b's stopped")
+        eng.cancel(started.id)
+        result = eng.watch(started.id)
+        assert result.statuses() == {"a": "FAILED", "b": "SKIPPED", "c": "CANCELLED"}
+        eventually(lambda: not job_actors(), "every JobActor gone")
