@@ -109,7 +109,8 @@ class JobController:
 
     def _owned(self, namespace: str, uid: str) -> list[JsonObj]:
         return [
-            p for p in self.store.query("pods", namespace) if (job_owner(p) or {}).get("uid") == uid
+            p for p in self.store.owned_by("pods", uid)
+            if p["metadata"]["namespace"] == namespace and (job_owner(p) or {}).get("uid") == uid
         ]
 
     def reconcile(self, namespace: str, name: str, uid: str) -> None:

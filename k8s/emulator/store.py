@@ -96,6 +96,9 @@ class Store:
         self._schedule = schedule
         self.watchers: set[Watcher] = set()
         self.listeners: list[Callable[[Event], None]] = []
+        # (resource, owner uid) -> keys of the objects it owns: the job controller reads
+        # a Job's pods on every pod event, which a scan would make O(all pods).
+        self._owned: dict[tuple[str, str], set[tuple[str, str]]] = {}
 
     # -- reads -------------------------------------------------------------------------
     def get(self, resource: str, namespace: str, name: str) -> JsonObj | None:
@@ -117,6 +120,24 @@ class Store:
             if labels_match(labels or [], obj) and fields_match(fields or [], obj):
                 out.append(obj)
         return out
+
+    def owned_by(self, resource: str, owner_uid: str) -> list[JsonObj]:
+        """Objects with an ownerReference to ``owner_uid``, sorted by namespace and name."""
+        objects = self._objects[resource]
+        return [objects[key] for key in sorted(self._owned.get((resource, owner_uid), ()))]
+
+    def _index_owners(self, resource: str, key: tuple[str, str], obj: JsonObj | None,
+                      add: bool) -> None:
+        if obj is None:
+            return
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            index = (resource, str(ref.get("uid")))
+            if add:
+                self._owned.setdefault(index, set()).add(key)
+            elif index in self._owned:
+                self._owned[index].discard(key)
+                if not self._owned[index]:
+                    del self._owned[index]
 
     # -- writes ------------------------------------------------------------------------
     def create(self, resource: str, obj: JsonObj) -> JsonObj:
@@ -168,10 +189,12 @@ class Store:
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        self._index_owners(resource, key, old, add=False)
         if type_ == "DELETED":
             del self._objects[resource][key]
         else:
             self._objects[resource][key] = obj
+            self._index_owners(resource, key, obj, add=True)
         ev = Event(self.rv, type_, resource, obj, old)
         self._history.append(ev)
         while len(self._history) > self._history_limit:
