@@ -90,7 +90,8 @@ class ActorThread:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if not self.stop_event.is_set():  # (a start handed to a Launcher may come late)
+            self._thread.start()
 
     def _run(self) -> None:
         try:

@@ -30,7 +30,7 @@ from actors.build_state import (
 from actors.contexts import BuildContext, job_if_contexts
 from actors.job_actor import JobActor
 from actors.job_actor import StartJob as StartJobMessage
-from actors.job_warmer import JobWarmer
+from actors.launcher import Launcher
 from actors.messages import (
     BuildFinished,
     CancelJob,
@@ -62,7 +62,7 @@ WARM_LIMIT = 32
 
 @dataclass(frozen=True)
 class _Warmed:
-    """An idle JobActor started ahead of its job's needs (from the warmer's thread)."""
+    """An idle JobActor started ahead of its job's needs (from the launcher's thread)."""
 
     key: str
     ref: pykka.ActorRef[Any]
@@ -91,8 +91,8 @@ class BuildActor(ConveyorActor):
         self.rows: dict[str, JobRecord] = {}
         self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
         self.warm: dict[str, pykka.ActorRef[Any]] = {}  # JobActors waiting for StartJob
-        self.warming: set[str] = set()  # asked of the warmer, not delivered yet
-        self.warmer = JobWarmer(f"build-{build_id}-warmer", self._deliver_warm)
+        self.warming: set[str] = set()  # asked of the launcher, not delivered yet
+        self.launcher = Launcher(f"build-{build_id}-launcher")
         self.waiting_slot: set[str] = set()
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
@@ -266,10 +266,14 @@ class BuildActor(ConveyorActor):
                 return
             if dependent not in self.warm and dependent not in self.warming:
                 self.warming.add(dependent)
-                self.warmer.request(dependent, self._job_starter(dependent))
+                self.launcher.submit(partial(self._start_ahead, dependent,
+                                             self._job_starter(dependent)))
 
-    def _deliver_warm(self, key: str, ref: pykka.ActorRef[Any]) -> bool:
-        return tell_safely(self.actor_ref, _Warmed(key, ref))  # (on the warmer's thread)
+    def _start_ahead(self, key: str, start: Callable[[], pykka.ActorRef[Any]]) -> None:
+        """On the launcher's thread: start the actor, hand it to the build."""
+        ref = start()
+        if not tell_safely(self.actor_ref, _Warmed(key, ref)):
+            ref.stop(block=False)  # the build is gone
 
     def _warmed(self, message: _Warmed) -> None:
         self.warming.discard(message.key)
@@ -348,10 +352,10 @@ class BuildActor(ConveyorActor):
         self.services.feed.publish(self.build_id)
 
     def on_start(self) -> None:
-        self.warmer.start()
+        self.launcher.start()
 
     def on_stop(self) -> None:
-        self.warmer.stop()
+        self.launcher.stop()
         self._cool_all()
 
     def on_failure(
@@ -361,7 +365,7 @@ class BuildActor(ConveyorActor):
         traceback: TracebackType | None,
     ) -> None:
         super().on_failure(exception_type, exception_value, traceback)
-        self.warmer.stop()  # (pykka does not call on_stop after a failure)
+        self.launcher.stop()  # (pykka does not call on_stop after a failure)
         self._cool_all()
         if self._delivery is not None:
             # Failed before claiming (the database may be down): let the broker redeliver

@@ -44,6 +44,7 @@ from actors.k8s_calls import (
 from actors.k8s_logs import LogFollower, add_note
 from actors.k8s_tracker import Tracker, attempt_job_name
 from actors.k8s_watch import PodWatch
+from actors.launcher import Launcher
 from actors.messages import (
     ExitKnown,
     JobExited,
@@ -109,10 +110,12 @@ class K8sActor(ConveyorActor):
         self.calls = JobCalls(self.api, settings, self._tell, self._count_error)
         tick = max(0.05, min(1.0, settings.pending_timeout_s / 4))
         self.ticker = ActorThread("k8s-ticker", lambda stop: self._tick_loop(stop, tick))
+        self.launcher = Launcher("k8s-launcher")  # starts the log followers' threads
 
     # -- lifecycle -----------------------------------------------------------------------
     def on_start(self) -> None:
         self.state = "listing pods"
+        self.launcher.start()
         self.watch.start()
         self.ticker.start()
 
@@ -121,6 +124,7 @@ class K8sActor(ConveyorActor):
         self.calls.stopping.set()
         self.watch.stop()
         self.ticker.stop()
+        self.launcher.stop()  # before the followers: none is started after their stop
         for tracker in self.trackers.values():
             if tracker.follower is not None:
                 tracker.follower.stop()
@@ -340,7 +344,7 @@ class K8sActor(ConveyorActor):
             services=self.services, terminal=tracker.terminal, on_done=done,
             on_reconnect=reconnect,
         )
-        tracker.follower.start()
+        self.launcher.submit(tracker.follower.start)
         self.counters["log_followers"] += 1
 
     def _log_drained(self, msg: _LogDrained) -> None:
