@@ -6,34 +6,25 @@ that forgets to escape its scripts fails here rather than on a real cluster."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+
+# ``$$``, ``$(NAME)``, or ``$`` with whatever follows (a lone ``$(`` with no ``)``).
+_TOKEN = re.compile(r"\$(\$|\(([^)]*)\)|.)", re.DOTALL)
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
     """Expand as Kubernetes does: ``$$`` → ``$``, ``$(known)`` → its value, rest as is."""
-    out: list[str] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch != "$" or i + 1 >= n:
-            out.append(ch)
-            i += 1
-            continue
-        nxt = text[i + 1]
-        if nxt == "$":
-            out.append("$")
-            i += 2
-        elif nxt == "(":
-            close = text.find(")", i + 2)
-            if close < 0:
-                out.append("$(")
-                i += 2
-            else:
-                name = text[i + 2 : close]
-                out.append(env.get(name, f"$({name})"))
-                i = close + 1
-        else:
-            out.append("$" + nxt)
-            i += 2
-    return "".join(out)
+    if "$" not in text:  # the common case, and scripts are long
+        return text
+
+    def one(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token == "$":
+            return "$"
+        name = match.group(2)
+        if name is not None:
+            return env.get(name, f"$({name})")
+        return match.group(0)
+
+    return _TOKEN.sub(one, text)

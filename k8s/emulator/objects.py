@@ -26,6 +26,16 @@ RESOURCES: dict[str, tuple[str, str, str]] = {
 }
 
 
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): what ``copy.deepcopy`` does for
+    it, several times faster (the store copies a whole object on every change)."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value
+
+
 def now() -> dt.datetime:
     """The current time in UTC."""
     return dt.datetime.now(dt.UTC)

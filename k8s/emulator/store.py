@@ -8,14 +8,13 @@ through a deep copy."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8s.emulator.objects import RESOURCES, JsonObj, expired, new_uid, rfc3339
+from k8s.emulator.objects import RESOURCES, JsonObj, copy_json, expired, new_uid, rfc3339
 from k8s.emulator.selectors import FieldRequirement, Requirement, fields_match, labels_match
 
 
@@ -142,7 +141,7 @@ class Store:
     # -- writes ------------------------------------------------------------------------
     def create(self, resource: str, obj: JsonObj) -> JsonObj:
         """Store a new object, filling uid, resourceVersion and creationTimestamp."""
-        obj = copy.deepcopy(obj)
+        obj = copy_json(obj)
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         if key in self._objects[resource]:
@@ -163,7 +162,7 @@ class Store:
         old = self._objects[resource].get((namespace, name))
         if old is None:
             return None
-        new = copy.deepcopy(old)
+        new = copy_json(old)
         change(new)
         if new == old:
             return old
@@ -180,7 +179,7 @@ class Store:
         old = self._objects[resource].get((namespace, name))
         if old is None:
             return None
-        final = copy.deepcopy(old)
+        final = copy_json(old)
         if change is not None:
             change(final)
         return self._commit(resource, "DELETED", final, old)
