@@ -28,16 +28,18 @@ from actors.build_state import (
     StartJob,
 )
 from actors.contexts import BuildContext, job_if_contexts
-from actors.job_actor import JobActor
+from actors.job_actor import JobActor, Prepare, Prepared, note_launch
 from actors.job_actor import StartJob as StartJobMessage
 from actors.launcher import Launcher
 from actors.messages import (
     BuildFinished,
     CancelJob,
     CancelRequested,
+    JobExited,
     JobFinished,
     JobPersisted,
     LeaseLost,
+    RunJob,
     SlotGranted,
     StartBuild,
 )
@@ -92,6 +94,7 @@ class BuildActor(ConveyorActor):
         self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
         self.warm: dict[str, pykka.ActorRef[Any]] = {}  # JobActors waiting for StartJob
         self.warming: set[str] = set()  # asked of the launcher, not delivered yet
+        self.prepared: dict[str, Prepared] = {}  # launches the idle actors rendered ahead
         self.launcher = Launcher(f"build-{build_id}-launcher")
         self.waiting_slot: set[str] = set()
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
@@ -117,6 +120,10 @@ class BuildActor(ConveyorActor):
                 self.slots.release(self.key, message.key)
         elif isinstance(message, _Warmed):
             self._warmed(message)
+        elif isinstance(message, Prepared):
+            if message.key in self.warm:
+                self.prepared[message.key] = message
+                self.counters["launches_prepared"] += 1
         elif isinstance(message, CancelRequested):
             if self.scheduler is not None:
                 self._apply(self.scheduler.cancel(message.reason))
@@ -238,8 +245,27 @@ class BuildActor(ConveyorActor):
         self.timings.job_started(key, job.needs)  # metrics
         resume = key in self.resuming
         self.resuming.discard(key)
-        ref.tell(StartJobMessage(scheduler.needs_context(job), resume=resume))
+        needs = scheduler.needs_context(job)
+        prepared = self.prepared.pop(key, None)
+        if prepared is None or resume or prepared.needs != needs \
+                or not self._launch(key, ref, needs, prepared.run):
+            ref.tell(StartJobMessage(needs, resume=resume))
         self._warm_up(key)
+
+    def _launch(self, key: str, ref: pykka.ActorRef[Any], needs: Any, run: RunJob) -> bool:
+        """Send the launch the job's actor prepared, saving a hop on the release path."""
+        try:
+            backend = self.services.backend
+        except pykka.ActorDeadError:
+            return False
+        if not backend.is_alive():
+            return False
+        ref.tell(StartJobMessage(needs, launched=run))  # first: it hears before the backend
+        note_launch(self.build_id, key)
+        if not tell_safely(backend, run):
+            tell_safely(ref, JobExited(None, "the job backend stopped before the job started",
+                                       infrastructure=True))
+        return True
 
     def _job_actor(self, key: str) -> pykka.ActorRef[Any]:
         return self._job_starter(key)()
@@ -285,9 +311,13 @@ class BuildActor(ConveyorActor):
         else:
             self.warm[message.key] = message.ref
             self.counters["jobs_warmed"] += 1
+            expected = scheduler.expected_needs_context(message.key)
+            if expected is not None and message.key not in self.resuming:
+                message.ref.tell(Prepare(expected))
 
     def _cool(self, key: str) -> None:
         """Stop the idle JobActor of a job that will not run after all."""
+        self.prepared.pop(key, None)
         ref = self.warm.pop(key, None)
         if ref is not None:
             ref.stop(block=False)

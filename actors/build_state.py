@@ -107,6 +107,15 @@ class BuildScheduler:
             context[job_id] = {"result": result, "outputs": outputs}
         return context
 
+    def expected_needs_context(self, key: str) -> dict[str, dict[str, Any]] | None:
+        """The `needs` context ``key`` will get if its needs all succeed, when that is
+        known now: none of them declares outputs. Lets its launch be prepared ahead."""
+        job = self._jobs[key]
+        if any(self._jobs[need].outputs for need in job.needs):
+            return None
+        ids = dict.fromkeys(self._jobs[need].job_id for need in job.needs)
+        return {job_id: {"result": "success", "outputs": {}} for job_id in ids}
+
     def upcoming(self, key: str) -> list[str]:
         """Undecided jobs that wait for ``key`` (just started): worth preparing to start.
 

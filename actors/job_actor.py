@@ -67,6 +67,30 @@ class _WriteSteps:
 class StartJob:
     needs: Mapping[str, Mapping[str, Any]]
     resume: bool = False  # re-attach to a job a dead executor started (same backend name)
+    # The prepared launch the build has sent the backend itself: only record it.
+    launched: RunJob | None = None
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """Render the launch now for these expected needs (the job waits for its needs)."""
+
+    needs: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A launch rendered ahead, told to the build; valid only for exactly these needs."""
+
+    key: str
+    needs: Mapping[str, Mapping[str, Any]]
+    run: RunJob
+
+
+def note_launch(build_id: int, key: str) -> None:
+    """For benchmarks: the moment a job's RunJob is handed to the backend."""
+    if TIMELINE is not None:
+        TIMELINE.append((build_id, key, time.monotonic()))
 
 
 class JobActor(ConveyorActor):
@@ -111,6 +135,8 @@ class JobActor(ConveyorActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, StartJob):
             self._start(message)
+        elif isinstance(message, Prepare):
+            self._prepare(message)
         elif isinstance(message, StepEventSeen):
             self._step_event(message)
         elif isinstance(message, JobLaunched):
@@ -134,24 +160,43 @@ class JobActor(ConveyorActor):
         return None
 
     def _start(self, message: StartJob) -> None:
+        if message.launched is not None:  # prepared here, sent by the build at release
+            self.run = message.launched
+            self.running_since = time.monotonic()  # metrics
+            self.state = "launching"
+            self._record_start(resume=False)
+            return
         try:
-            env = self._evaluate_env(message.needs)
-            contexts = job_run_contexts(
-                self.build, self.plan, self.job, message.needs, env, workspace="."
-            )
-            # On resume the backend parses with the nonce of the job's first launch, which it
-            # finds on the existing Job (Kubernetes annotation), not this new one.
-            nonce = new_nonce()
-            script = render_job_script(self.job, self.plan, contexts, nonce)
-            image = interpolate(self.job.image, contexts) if self.job.image else None
-            timeout_s = float(self.job.timeout_minutes) * 60
-            runs_on = _runs_on(self.job.runs_on, contexts)
+            run = self._render(message.needs, message.resume)
         except (ExpressionError, ValueError) as exc:
             self._finish(JobStatus.FAILED, f"could not prepare the job: {exc}")
             return
         self.running_since = time.monotonic()  # metrics
         self.state = "launching"
-        run = RunJob(
+        self.run = run
+        # Launch first, record after: the database write stays off the path between a
+        # job's need finishing and the job starting. Step events wait in our mailbox.
+        note_launch(self.build_id, self.job.key)
+        self.services.backend.tell(run)
+        self._record_start(message.resume)
+
+    def _prepare(self, message: Prepare) -> None:
+        """Render the launch ahead, for the needs the build expects; it decides to use it."""
+        try:
+            run = self._render(message.needs, resume=False)
+        except (ExpressionError, ValueError):
+            return  # StartJob renders again and reports the error
+        tell_safely(self.parent, Prepared(self.job.key, message.needs, run))
+
+    def _render(self, needs: Mapping[str, Mapping[str, Any]], resume: bool) -> RunJob:
+        env = self._evaluate_env(needs)
+        contexts = job_run_contexts(self.build, self.plan, self.job, needs, env, workspace=".")
+        # On resume the backend parses with the nonce of the job's first launch, which it
+        # finds on the existing Job (Kubernetes annotation), not this new one.
+        nonce = new_nonce()
+        script = render_job_script(self.job, self.plan, contexts, nonce)
+        image = interpolate(self.job.image, contexts) if self.job.image else None
+        return RunJob(
             build_id=self.build_id,
             job_row_id=self.job_row_id,
             job_key=self.job.key,
@@ -160,23 +205,19 @@ class JobActor(ConveyorActor):
             script=script,
             image=image,
             env=env,
-            timeout_s=timeout_s,
+            timeout_s=float(self.job.timeout_minutes) * 60,
             nonce=nonce,
             cpu=self.job.resources.cpu,
             memory=self.job.resources.memory,
             reply_to=self.actor_ref,
-            resume=message.resume,
-            runs_on=runs_on,
+            resume=resume,
+            runs_on=_runs_on(self.job.runs_on, contexts),
             release_to=None if self.job.outputs else self.parent,
         )
-        self.run = run
-        # Launch first, record after: the database write stays off the path between a
-        # job's need finishing and the job starting. Step events wait in our mailbox.
-        if TIMELINE is not None:
-            TIMELINE.append((self.build_id, self.job.key, time.monotonic()))
-        self.services.backend.tell(run)
+
+    def _record_start(self, resume: bool) -> None:
         # A resumed job's steps are recorded already (events replay idempotently).
-        steps = [] if message.resume else [(s.index, s.name) for s in self.job.steps]
+        steps = [] if resume else [(s.index, s.name) for s in self.job.steps]
         store.start_job(self.job_row_id, steps)
         self.services.feed.publish(self.build_id)
 
@@ -248,7 +289,7 @@ class JobActor(ConveyorActor):
         if not message.released and (self.job.outputs or self.cancel_reason is not None):
             return
         self.early = JobFinished(self.job.key, JobStatus.SUCCEEDED.value, "succeeded", {})
-        self.finished_at = store.utcnow()  # its end, as its dependents see it
+        self.finished_at = message.at or store.utcnow()  # its end, as its dependents see it
         self.counters["released_early"] += 1
         if not message.released:  # else the backend told our build directly (fewer hops)
             tell_safely(self.parent, self.early)

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pykka
@@ -375,10 +376,11 @@ class K8sActor(ConveyorActor):
                     and tracker.cancel_reason is None and not tracker.success_told):
                 tracker.success_told = True
                 run = tracker.run
+                at = datetime.now(UTC)  # before the release: dependents start after it
                 released = run.release_to is not None and tell_safely(
                     run.release_to,
                     JobFinished(run.job_key, JobStatus.SUCCEEDED.value, "succeeded", {}))
-                tell_safely(run.reply_to, ExitKnown(0, released=released))
+                tell_safely(run.reply_to, ExitKnown(0, released=released, at=at))
                 if calls.TIMELINE is not None:
                     calls.TIMELINE.append((tracker.k8s_name, "known", time.monotonic()))
             return

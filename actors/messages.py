@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from broker.base import Delivery
@@ -133,6 +134,9 @@ class ExitKnown:
 
     exit_code: int
     released: bool = False  # the backend told RunJob.release_to the job succeeded
+    # When the backend saw the end: the job's finish time (its dependents may start, and
+    # record their start, before the job's own actor hears of it).
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -215,3 +215,22 @@ def test_random_builds_decide_every_job_once_and_only_after_its_needs(
             take(s.cancel("stop"))
     assert set(decided) == {j.key for j in plan.jobs}
     assert s.done
+
+
+def test_expected_needs_context_is_what_a_job_gets_when_its_needs_succeed() -> None:
+    s = scheduler("""
+jobs:
+  a: {steps: [{run: x}]}
+  t: {strategy: {matrix: {n: [1, 2]}}, steps: [{run: x}]}
+  o: {outputs: {v: "${{ steps.s.outputs.v }}"}, steps: [{id: s, run: x}]}
+  d: {needs: [a, t], steps: [{run: x}]}
+  e: {needs: [a, o], steps: [{run: x}]}
+""")
+    expected = s.expected_needs_context("d")
+    assert expected == {"a": {"result": "success", "outputs": {}},
+                        "t": {"result": "success", "outputs": {}}}
+    assert s.expected_needs_context("e") is None  # o's outputs are known only at its end
+    s.next_actions()
+    for key in ("a", "t (1)", "t (2)"):
+        s.job_finished(key, OK)
+    assert s.needs_context(s.plan.job("d")) == expected

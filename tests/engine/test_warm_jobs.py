@@ -19,6 +19,11 @@ def job_actors() -> dict[str, str]:
     return {d.job_key: d.state for d in describe_all(timeout=5) if d.kind == "JobActor"}
 
 
+def build_counters() -> dict[str, int]:
+    (build,) = [d for d in describe_all(timeout=5) if d.kind == "BuildActor"]
+    return dict(build.counters)
+
+
 def eventually(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -45,8 +50,10 @@ def test_the_next_job_waits_as_an_idle_actor_and_is_stopped_on_cancel(tmp_path: 
         wait_for_line(eng, started.id, "a", "started")
         eventually(lambda: job_actors().get("b") == "waiting to start", "b's idle actor")
         assert "c" not in job_actors()  # only the jobs that wait on a running one
-        (build,) = [d for d in describe_all(timeout=5) if d.kind == "BuildActor"]
-        assert build.counters.get("jobs_warmed") == 1
+        # b's needs declare no outputs: its actor renders its launch ahead, for the build
+        # to send at once when a succeeds.
+        eventually(lambda: build_counters().get("launches_prepared") == 1, "b prepared")
+        assert build_counters().get("jobs_warmed") == 1
         eng.cancel(started.id)
         result = eng.watch(started.id)
         assert result.status == "CANCELLED"
@@ -68,3 +75,17 @@ def test_the_idle_actor_of_a_skipped_job_is_stopped_at_once(tmp_path: Path) -> N
         result = eng.watch(started.id)
         assert result.statuses() == {"a": "FAILED", "b": "SKIPPED", "c": "CANCELLED"}
         eventually(lambda: not job_actors(), "every JobActor gone")
+
+
+def test_a_launch_prepared_for_success_is_not_used_when_a_need_failed(tmp_path: Path) -> None:
+    with engine(tmp_path) as eng:
+        result = eng.run("""
+            jobs:
+              a: {steps: [{run: "sleep 0.3; exit 3"}]}
+              b:
+                needs: a
+                if: always()
+                steps: [{run: "echo a was ${{ needs.a.result }}"}]
+            """)
+        assert result.statuses() == {"a": "FAILED", "b": "SUCCEEDED"}
+        assert eng.log_text(result.build.id, "b") == ["a was failure"]
