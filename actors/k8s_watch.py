@@ -100,7 +100,8 @@ class PodWatch:
         body = retry(self.api.list_pods, self.selector)
         self.stats["relists"] += 1
         listed: dict[str, dict[str, Any]] = {}
-        for pod in body.get("items") or []:
+        for item in body.get("items") or []:
+            pod = classify.slim_pod(item)
             uid = classify.pod_uid(pod)
             listed[uid] = pod
             self.known[uid] = pod
@@ -158,6 +159,7 @@ class PodWatch:
             self.stats["bookmarks"] += 1
             return
         self.stats["pod_events"] += 1
+        obj = classify.slim_pod(obj)
         uid = classify.pod_uid(obj)
         if kind == "DELETED":
             self.known.pop(uid, None)

@@ -46,6 +46,18 @@ class PendingProblem:
     reason: str  # the human reason the job fails with
 
 
+def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """The part of a pod the backend reads: metadata (without managedFields) and status.
+
+    The pod watch keeps every live pod until it is deleted (an hour after its Job ends),
+    and a pod's spec carries the job's whole script: dropping it divides what the
+    process holds, and what the garbage collector walks, several times.
+    """
+    meta = pod.get("metadata") or {}
+    return {"metadata": {k: v for k, v in meta.items() if k != "managedFields"},
+            "status": pod.get("status") or {}}
+
+
 def describe_exit(code: int) -> str:
     """``exit code 3``; ``exit code 137 (killed by SIGKILL)`` for 128+signal."""
     if 128 < code <= 128 + 64:

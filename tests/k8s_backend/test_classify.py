@@ -16,6 +16,7 @@ from k8s.classify import (
     format_duration,
     job_name_of,
     pending_problem,
+    slim_pod,
 )
 
 
@@ -154,3 +155,18 @@ def test_helpers() -> None:
     assert describe_exit(2) == "exit code 2"
     assert describe_exit(137) == "exit code 137 (killed by SIGKILL)"
     assert format_duration(90) == "1.5m" and format_duration(0.6) == "0.6s"
+
+
+def test_a_slim_pod_keeps_what_classification_reads() -> None:
+    full = {
+        "kind": "Pod", "apiVersion": "v1",
+        "metadata": {"name": "p", "uid": "u1", "labels": {"a": "b"},
+                     "managedFields": [{"manager": "kubelet"}]},
+        "spec": {"containers": [{"name": "job", "command": ["sh", "-c", "x" * 10_000]}]},
+        "status": {"phase": "Failed", "containerStatuses": [
+            {"name": "job", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]},
+    }
+    slim = slim_pod(full)
+    assert slim == {"metadata": {"name": "p", "uid": "u1", "labels": {"a": "b"}},
+                    "status": full["status"]}
+    assert classify_pod(slim, deleted=False) == classify_pod(full, deleted=False)
