@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -30,7 +29,6 @@ from actors.build_state import (
 from actors.contexts import BuildContext, job_if_contexts
 from actors.job_actor import JobActor, Prepare, Prepared, note_launch
 from actors.job_actor import StartJob as StartJobMessage
-from actors.launcher import Launcher
 from actors.messages import (
     BuildFinished,
     CancelJob,
@@ -45,6 +43,7 @@ from actors.messages import (
 )
 from actors.services import Services
 from actors.slots import JobSlots
+from actors.warm_jobs import Warmed, WarmJobs
 from broker.base import Delivery
 from observability import metrics
 from observability.timings import BuildTimings
@@ -56,18 +55,6 @@ from workflow.states import BuildStatus, JobStatus
 log = logging.getLogger(__name__)
 
 LEASE_S = 30.0
-# JobActors started ahead of their needs per build: starting a thread costs milliseconds
-# under load, and a burst of finishing jobs would otherwise pay it in series, between a
-# need's exit and its dependent's launch.
-WARM_LIMIT = 32
-
-
-@dataclass(frozen=True)
-class _Warmed:
-    """An idle JobActor started ahead of its job's needs (from the launcher's thread)."""
-
-    key: str
-    ref: pykka.ActorRef[Any]
 
 
 class BuildActor(ConveyorActor):
@@ -92,10 +79,7 @@ class BuildActor(ConveyorActor):
         self.context: BuildContext | None = None
         self.rows: dict[str, JobRecord] = {}
         self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
-        self.warm: dict[str, pykka.ActorRef[Any]] = {}  # JobActors waiting for StartJob
-        self.warming: set[str] = set()  # asked of the launcher, not delivered yet
-        self.prepared: dict[str, Prepared] = {}  # launches the idle actors rendered ahead
-        self.launcher = Launcher(f"build-{build_id}-launcher")
+        self.warm = WarmJobs(f"build-{build_id}-launcher")  # actors started ahead
         self.waiting_slot: set[str] = set()
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
@@ -118,11 +102,10 @@ class BuildActor(ConveyorActor):
                 self._spawn(message.key)
             else:  # withdrawn meanwhile: pass it on
                 self.slots.release(self.key, message.key)
-        elif isinstance(message, _Warmed):
+        elif isinstance(message, Warmed):
             self._warmed(message)
         elif isinstance(message, Prepared):
-            if message.key in self.warm:
-                self.prepared[message.key] = message
+            if self.warm.add_prepared(message):
                 self.counters["launches_prepared"] += 1
         elif isinstance(message, CancelRequested):
             if self.scheduler is not None:
@@ -218,14 +201,14 @@ class BuildActor(ConveyorActor):
                     self.waiting_slot.add(action.key)
                     queued.append(self.rows[action.key].id)
             elif isinstance(action, FinishUnstarted):
-                self._cool(action.key)
+                self.warm.cool(action.key)
                 self._update(action.key, action.status, action.reason, finished=True)
                 metrics.job_finished(action.status.value)  # metrics: never got a JobActor
             elif isinstance(action, CancelRunning):
                 if action.key in self.waiting_slot:
                     self.waiting_slot.discard(action.key)
                     self.slots.release(self.key, action.key)
-                    self._cool(action.key)
+                    self.warm.cool(action.key)
                     self._update(action.key, JobStatus.CANCELLED, action.reason, finished=True)
                     metrics.job_finished(JobStatus.CANCELLED.value)  # metrics: never started
                     self._apply(self._scheduler().job_finished(
@@ -239,14 +222,14 @@ class BuildActor(ConveyorActor):
     def _spawn(self, key: str) -> None:
         scheduler = self._scheduler()
         job = scheduler.plan.job(key)
-        ref = self.warm.pop(key, None) or self._job_actor(key)
+        idle, prepared = self.warm.take(key)
+        ref = idle or self._job_starter(key)()
         self.jobs[key] = ref
         self.counters["jobs_started"] += 1
         self.timings.job_started(key, job.needs)  # metrics
         resume = key in self.resuming
         self.resuming.discard(key)
         needs = scheduler.needs_context(job)
-        prepared = self.prepared.pop(key, None)
         if prepared is None or resume or prepared.needs != needs \
                 or not self._launch(key, ref, needs, prepared.run):
             ref.tell(StartJobMessage(needs, resume=resume))
@@ -267,9 +250,6 @@ class BuildActor(ConveyorActor):
                                        infrastructure=True))
         return True
 
-    def _job_actor(self, key: str) -> pykka.ActorRef[Any]:
-        return self._job_starter(key)()
-
     def _job_starter(self, key: str) -> Callable[[], pykka.ActorRef[Any]]:
         scheduler = self._scheduler()
         assert self.context is not None
@@ -288,43 +268,19 @@ class BuildActor(ConveyorActor):
     def _warm_up(self, key: str) -> None:
         """Have the JobActors of the jobs that wait on ``key`` (now running) started."""
         for dependent in self._scheduler().upcoming(key):
-            if len(self.warm) + len(self.warming) >= WARM_LIMIT:
-                return
-            if dependent not in self.warm and dependent not in self.warming:
-                self.warming.add(dependent)
-                self.launcher.submit(partial(self._start_ahead, dependent,
-                                             self._job_starter(dependent)))
+            self.warm.request(dependent, self._job_starter(dependent), self.actor_ref)
 
-    def _start_ahead(self, key: str, start: Callable[[], pykka.ActorRef[Any]]) -> None:
-        """On the launcher's thread: start the actor, hand it to the build."""
-        ref = start()
-        if not tell_safely(self.actor_ref, _Warmed(key, ref)):
-            ref.stop(block=False)  # the build is gone
-
-    def _warmed(self, message: _Warmed) -> None:
-        self.warming.discard(message.key)
+    def _warmed(self, message: Warmed) -> None:
         scheduler = self._scheduler()
-        if (self.finished or message.key in self.jobs or message.key in scheduler.outcomes
-                or message.key in self.warm):
-            message.ref.stop(block=False)  # started meanwhile, or will not run
+        wanted = not self.finished and message.key not in self.jobs \
+            and message.key not in scheduler.outcomes
+        if not self.warm.arrived(message, wanted):
             self.counters["jobs_warmed_in_vain"] += 1
-        else:
-            self.warm[message.key] = message.ref
-            self.counters["jobs_warmed"] += 1
-            expected = scheduler.expected_needs_context(message.key)
-            if expected is not None and message.key not in self.resuming:
-                message.ref.tell(Prepare(expected))
-
-    def _cool(self, key: str) -> None:
-        """Stop the idle JobActor of a job that will not run after all."""
-        self.prepared.pop(key, None)
-        ref = self.warm.pop(key, None)
-        if ref is not None:
-            ref.stop(block=False)
-
-    def _cool_all(self) -> None:
-        for key in list(self.warm):
-            self._cool(key)
+            return
+        self.counters["jobs_warmed"] += 1
+        expected = scheduler.expected_needs_context(message.key)
+        if expected is not None and message.key not in self.resuming:
+            message.ref.tell(Prepare(expected))
 
     def _job_finished(self, message: JobFinished) -> None:
         self.slots.release(self.key, message.key)
@@ -382,11 +338,10 @@ class BuildActor(ConveyorActor):
         self.services.feed.publish(self.build_id)
 
     def on_start(self) -> None:
-        self.launcher.start()
+        self.warm.start()
 
     def on_stop(self) -> None:
-        self.launcher.stop()
-        self._cool_all()
+        self.warm.stop()
 
     def on_failure(
         self,
@@ -395,8 +350,7 @@ class BuildActor(ConveyorActor):
         traceback: TracebackType | None,
     ) -> None:
         super().on_failure(exception_type, exception_value, traceback)
-        self.launcher.stop()  # (pykka does not call on_stop after a failure)
-        self._cool_all()
+        self.warm.stop()  # (pykka does not call on_stop after a failure)
         if self._delivery is not None:
             # Failed before claiming (the database may be down): let the broker redeliver
             # it; its delivery limit dead-letters a message that fails every time. The

@@ -23,7 +23,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +42,7 @@ from actors.k8s_calls import (
     job_timeout,
 )
 from actors.k8s_logs import LogFollower, add_note
-from actors.k8s_tracker import Tracker, attempt_job_name
+from actors.k8s_tracker import LogDrained, PodSeen, Synced, Tracker, attempt_job_name
 from actors.k8s_watch import PodWatch
 from actors.launcher import Launcher
 from actors.messages import (
@@ -65,27 +64,6 @@ __all__ = ["K8sActor", "K8sActorProxy", "K8sSettings"]
 
 log = logging.getLogger(__name__)
 
-# -- private messages (from the watch and the followers) ---------------------------------
-
-
-@dataclass(frozen=True)
-class _PodSeen:
-    kind: str
-    pod: Any
-
-
-@dataclass(frozen=True)
-class _Synced:
-    pass
-
-
-@dataclass(frozen=True)
-class _LogDrained:
-    handle: str
-    pod_uid: str
-    lines: int
-
-
 class K8sActor(ConveyorActor):
     kind = "K8sActor"
 
@@ -103,8 +81,8 @@ class K8sActor(ConveyorActor):
         self.pending: set[str] = set()  # jobs whose pod has a PendingProblem
         self.watch = PodWatch(
             self.api, MANAGED_SELECTOR, timeout_s=settings.watch_timeout_s,
-            on_event=lambda kind, pod: self._tell(_PodSeen(kind, pod)),
-            on_synced=lambda: self._tell(_Synced()),
+            on_event=lambda kind, pod: self._tell(PodSeen(kind, pod)),
+            on_synced=lambda: self._tell(Synced()),
             on_state=self._watch_state,
         )
         self._errors_lock = threading.Lock()
@@ -155,10 +133,10 @@ class K8sActor(ConveyorActor):
     # -- messages ------------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
         handlers: dict[type, Callable[[Any], None]] = {
-            _PodSeen: self._pod_seen, RunJob: self._run, StopJob: self._stop_job,
+            PodSeen: self._pod_seen, RunJob: self._run, StopJob: self._stop_job,
             Created: self._created, CreateFailed: self._create_failed,
-            _LogDrained: self._log_drained, JobChecked: self._job_checked,
-            Deleted: self._deleted, _Synced: self._synced, Tick: self._tick,
+            LogDrained: self._log_drained, JobChecked: self._job_checked,
+            Deleted: self._deleted, Synced: self._synced, Tick: self._tick,
         }
         handler = handlers.get(type(message))
         if handler is None:
@@ -230,7 +208,7 @@ class K8sActor(ConveyorActor):
                                       infrastructure=msg.infrastructure))
 
     # -- the watch -------------------------------------------------------------------------
-    def _synced(self, _msg: _Synced) -> None:
+    def _synced(self, _msg: Synced) -> None:
         first = not self.synced
         self.synced = True
         if first:
@@ -242,7 +220,7 @@ class K8sActor(ConveyorActor):
             else:  # the Job's status is read once more: it may have finished meanwhile
                 self.calls.read_adopted(handle, tracker.k8s_name)
 
-    def _pod_seen(self, msg: _PodSeen) -> None:
+    def _pod_seen(self, msg: PodSeen) -> None:
         pod, deleted = msg.pod, msg.kind == "DELETED"
         name = classify.job_name_of(pod)
         if name is None:
@@ -333,7 +311,7 @@ class K8sActor(ConveyorActor):
         handle, uid = tracker.run.name, classify.pod_uid(pod)
 
         def done(lines: int) -> None:
-            self._tell(_LogDrained(handle, uid, lines))
+            self._tell(LogDrained(handle, uid, lines))
 
         def reconnect() -> None:
             with self._errors_lock:
@@ -348,7 +326,7 @@ class K8sActor(ConveyorActor):
         self.launcher.submit(tracker.follower.start)
         self.counters["log_followers"] += 1
 
-    def _log_drained(self, msg: _LogDrained) -> None:
+    def _log_drained(self, msg: LogDrained) -> None:
         tracker = self.trackers.get(msg.handle)
         if calls.TIMELINE is not None and tracker is not None:
             calls.TIMELINE.append((tracker.k8s_name, "drained", time.monotonic()))
