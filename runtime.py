@@ -260,9 +260,7 @@ class Runtime:
                 builds = len(self._supervisor_proxy().running_builds().get(timeout=1))
             except (pykka.Timeout, pykka.ActorDeadError):
                 builds = -1
-        from actors.job_actor import JobActor
-
-        jobs = len(pykka.ActorRegistry.get_by_class(JobActor))
+        jobs = metrics.jobs_running()
         depth = self.queue.depth() if self.queue is not None else -1
         return RuntimeInfo(
             role=self.config.role,

@@ -128,8 +128,9 @@ class JobActor(ConveyorActor):
         self.finished_at: datetime | None = None
         self.result: JobFinished | None = None
         self.cancel_reason: str | None = None
-        self.state = "waiting to start"  # started ahead of its needs, or just spawned
+        self.state = "pending"  # started ahead of its needs, or just spawned
         self.running_since: float | None = None  # metrics only: job duration
+        self.counted_running = False  # in the running-jobs gauge (idle ones are not)
 
     # -- messages --------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
@@ -162,8 +163,7 @@ class JobActor(ConveyorActor):
     def _start(self, message: StartJob) -> None:
         if message.launched is not None:  # prepared here, sent by the build at release
             self.run = message.launched
-            self.running_since = time.monotonic()  # metrics
-            self.state = "launching"
+            self._launching()
             self._record_start(resume=False)
             return
         try:
@@ -171,14 +171,25 @@ class JobActor(ConveyorActor):
         except (ExpressionError, ValueError) as exc:
             self._finish(JobStatus.FAILED, f"could not prepare the job: {exc}")
             return
-        self.running_since = time.monotonic()  # metrics
-        self.state = "launching"
+        self._launching()
         self.run = run
         # Launch first, record after: the database write stays off the path between a
         # job's need finishing and the job starting. Step events wait in our mailbox.
         note_launch(self.build_id, self.job.key)
         self.services.backend.tell(run)
         self._record_start(message.resume)
+
+    def _launching(self) -> None:
+        self.running_since = time.monotonic()  # metrics
+        if not self.counted_running:
+            self.counted_running = True
+            metrics.job_running(+1)
+        self.state = "launching"
+
+    def on_stop(self) -> None:
+        if self.counted_running:
+            self.counted_running = False
+            metrics.job_running(-1)
 
     def _prepare(self, message: Prepare) -> None:
         """Render the launch ahead, for the needs the build expects; it decides to use it."""
@@ -369,6 +380,7 @@ class JobActor(ConveyorActor):
         traceback: TracebackType | None,
     ) -> None:
         super().on_failure(exception_type, exception_value, traceback)
+        self.on_stop()  # (pykka does not call it after a failure)
         reason = f"internal error: {exception_value!r}"
         tell_safely(self.services.backend, StopJob(self.handle, reason))
         if self.result is None:

@@ -54,8 +54,8 @@ JOB_ACTOR = "JobActor"
 class ActorCollector(Collector):
     """Live actors by kind, and running builds and jobs, read from pykka at scrape time.
 
-    A build runs while its BuildActor lives and a job while its JobActor lives (as the
-    console's runtime info counts them).
+    A build runs while its BuildActor lives; a job from its launch until its JobActor
+    stops (JobActors started ahead of their needs, idle, do not count).
     """
 
     def collect(self) -> Iterable[Metric]:
@@ -67,7 +67,7 @@ class ActorCollector(Collector):
         yield GaugeMetricFamily("conveyor_builds_running", "Builds this process runs now.",
                                 value=kinds.get(BUILD_ACTOR, 0))
         yield GaugeMetricFamily("conveyor_jobs_running", "Job attempts this process runs now.",
-                                value=kinds.get(JOB_ACTOR, 0))
+                                value=jobs_running())
 
 
 class QueueDepthCollector(Collector):
@@ -186,6 +186,22 @@ def watch_queue_depth(source: Callable[[], int] | None) -> None:
 def build_finished(status: str, duration_s: float) -> None:
     _current.builds_finished.labels(status).inc()
     _current.build_duration.labels(status).observe(max(duration_s, 0.0))
+
+
+_running_jobs = 0
+_running_lock = threading.Lock()
+
+
+def job_running(delta: int) -> None:
+    """A JobActor launched its job (+1) or stopped after launching it (-1)."""
+    global _running_jobs
+    with _running_lock:
+        _running_jobs += delta
+
+
+def jobs_running() -> int:
+    with _running_lock:
+        return _running_jobs
 
 
 def job_finished(status: str, duration_s: float | None = None) -> None:

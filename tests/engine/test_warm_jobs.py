@@ -11,6 +11,7 @@ from pathlib import Path
 
 from actors.introspection import describe_all
 from conveyor.v1 import pipeline_pb2
+from observability import metrics
 from tests.engine.harness import Engine, engine
 
 
@@ -48,8 +49,9 @@ def test_the_next_job_waits_as_an_idle_actor_and_is_stopped_on_cancel(tmp_path: 
               c: {needs: b, steps: [{run: "true"}]}
             """)
         wait_for_line(eng, started.id, "a", "started")
-        eventually(lambda: job_actors().get("b") == "waiting to start", "b's idle actor")
+        eventually(lambda: job_actors().get("b") == "pending", "b's idle actor")
         assert "c" not in job_actors()  # only the jobs that wait on a running one
+        assert metrics.jobs_running() == 1  # an idle actor runs nothing
         # b's needs declare no outputs: its actor renders its launch ahead, for the build
         # to send at once when a succeeds.
         eventually(lambda: build_counters().get("launches_prepared") == 1, "b prepared")
