@@ -1,19 +1,28 @@
 """Kubernetes backend benchmark (issue 5): prints figures, asserts nothing.
 
 Runs the all-in-one runtime (SQLite, memory queue) with ``CONVEYOR_BACKEND=kubernetes``
-against the API emulator (in this process: it runs the pods and shares the CPU) and a
-build of ``--width`` × ``--depth`` jobs, where each job of a layer needs two jobs of the
-layer before. Prints:
-- API requests per job, by verb (from the emulator's counters): must not grow with the
-  number of jobs (no polling, no watch per job);
-- dependency release latency, Conveyor side: from the arrival in the K8sActor's pod watch
-  of the Succeeded event of a job's last-finishing dependency, to the create request of
-  the job's Kubernetes Job (p50, p99, max). A succeeded job without outputs releases its
-  dependents before its log is drained (ExitKnown), so the "JobExited → dependent's
-  RunJob" stage can be negative: the dependent started first.
+against the API emulator and a build of ``--width`` × ``--depth`` jobs, where each job of
+a layer needs two jobs of the layer before. The emulator runs in this process (sharing
+its GIL) unless ``--separate`` puts it, and so the pods, in a process of its own, as a
+real API server would be. The build runs ``--repeat`` times, one after the other, and
+the figures pool every build (a p99 over one build's 180 edges is its third-worst
+value: too noisy to compare). Prints:
 
-The build runs ``--repeat`` times (one after the other) and the figures pool every run's
-edges: a p99 over 180 edges is the second-worst value, too noisy to compare.
+- API requests per job, by verb (from the emulator's counters, reset after a warm-up
+  build, so the one pod watch opened before it is not counted; a relist or a new watch
+  during the run would be): must not grow with the number of jobs (no polling, no watch
+  per job). "watch events sent": the pod events the emulator streamed (4 per job).
+- dependency release latency, Conveyor side, per edge: an *edge* is one job that has
+  needs, measured from the arrival in the K8sActor's pod watch of the Succeeded event of
+  its last-finishing need, to the create request of its own Kubernetes Job (p50, p99,
+  max over all edges). Printed last, after its four stages, each with its own p50/p99
+  (stage percentiles do not add up to the total's):
+  1. succeeded event → result told: the K8sActor classifies the pod and tells the build
+     (a job that declares no outputs is released before its log is drained);
+  2. result told → dependent sends RunJob: the BuildActor decides, then sends the launch
+     the dependent's idle actor prepared ahead (or that actor renders it);
+  3. RunJob sent → K8sActor takes it: the K8sActor's mailbox;
+  4. RunJob → create request: a pool worker picks the create up and sends it.
 
 Usage: .venv/bin/python -m bench.k8s [--width 20] [--depth 10] [--repeat 3] [--separate]
 """

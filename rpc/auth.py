@@ -34,7 +34,9 @@ from store.users import TokenRecord, UserRecord
 log = logging.getLogger(__name__)
 
 TOUCH_EVERY_S = 60.0
-HOW_TO = "send 'authorization: Bearer <token>' metadata (see `conveyor token create`)"
+HOW_TO = ("send 'authorization: Bearer <token>' metadata: the CLI's --token or "
+          "CONVEYOR_TOKEN (the first admin's token: `conveyor admin bootstrap`; others: "
+          "`conveyor token create`)")
 
 
 @dataclass(frozen=True)
