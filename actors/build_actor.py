@@ -142,8 +142,10 @@ class BuildActor(ConveyorActor):
 
     def _plan(self, build: BuildRecord) -> None:
         yaml_text = store.get_snapshot(self.build_id)
-        declared = workflow.load(yaml_text)
-        inputs = workflow.resolve_inputs(declared, {k: str(v) for k, v in build.inputs.items()})
+        # No github context here: `github.job` and friends differ per job, so templates
+        # using it stay for the job actor to evaluate.
+        plan, inputs = workflow.load_for_build(
+            yaml_text, {k: str(v) for k, v in build.inputs.items()})
         self.context = BuildContext(
             build_id=build.id,
             number=build.number,
@@ -154,9 +156,6 @@ class BuildActor(ConveyorActor):
             triggered_by=build.triggered_by,
             inputs=inputs,
         )
-        # No github context here: `github.job` and friends differ per job, so templates
-        # using it stay for the job actor to evaluate.
-        plan = workflow.load(yaml_text, inputs=inputs)
         context = self.context
         self.scheduler = BuildScheduler(
             plan, lambda job, needs: job_if_contexts(context, job, needs)

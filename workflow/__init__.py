@@ -17,12 +17,13 @@ from workflow.inputs import resolve_inputs
 from workflow.model import Plan
 from workflow.plan import Planner, check_cycles
 from workflow.schema import MAX_JOBS
-from workflow.validate import read_workflow
+from workflow.validate import WorkflowDef, read_workflow
 from workflow.yamlsafe import YamlLimitError, load_document
 
 _TOO_MANY_JOBS = f"the workflow defines more than {MAX_JOBS} jobs; the limit is {MAX_JOBS}"
 
-__all__ = ["Plan", "WorkflowError", "WorkflowInvalid", "load", "resolve_inputs", "validate"]
+__all__ = ["Plan", "WorkflowError", "WorkflowInvalid", "load", "load_for_build",
+           "resolve_inputs", "validate"]
 
 
 def load(
@@ -44,25 +45,50 @@ def load(
     return plan
 
 
+def load_for_build(
+    text: str | bytes, given_inputs: Mapping[str, str]
+) -> tuple[Plan, dict[str, Any]]:
+    """A build's plan and its resolved inputs, from one reading of the file (the same as
+    ``load(text, inputs=resolve_inputs(load(text), given_inputs))``, for half the work).
+
+    Raises WorkflowInvalid for an invalid file or invalid inputs.
+    """
+    definition, errors = _read(text)
+    if definition is None:
+        raise WorkflowInvalid(errors.final())
+    inputs = resolve_inputs(definition, given_inputs)
+    plan = Planner(definition, errors, inputs, None).plan()
+    if plan is None or errors:
+        raise WorkflowInvalid(errors.final() or [WorkflowError(0, 0, "", "invalid workflow")])
+    return plan, inputs
+
+
 def validate(text: str | bytes) -> list[WorkflowError]:
     """Every error of a workflow file, sorted by position; empty when it is valid."""
     return _plan(text, None, None)[1]
 
 
-def _plan(
-    text: str | bytes, inputs: Mapping[str, Any] | None, github: Mapping[str, Any] | None
-) -> tuple[Plan | None, list[WorkflowError]]:
+def _read(text: str | bytes) -> tuple[WorkflowDef | None, Errors]:
+    """The checked definition (None when the file has errors) and the error list."""
+    source = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
+    errors = Errors(source)
     try:
         document = load_document(text, {"jobs": (MAX_JOBS + 1, _TOO_MANY_JOBS)})
     except YamlLimitError as exc:
-        return None, [WorkflowError(exc.line, exc.column, exc.path, exc.message)]
-    source = text if isinstance(text, str) else text.decode("utf-8")
-    errors = Errors(source)
+        errors.add((exc.line, exc.column), exc.path, exc.message)
+        return None, errors
     for problem in document.problems:
         errors.add((problem.line, problem.column), problem.path, problem.message)
     definition = read_workflow(document.root, errors)
     check_cycles(definition, errors)
-    if errors:
+    return (None if errors else definition), errors
+
+
+def _plan(
+    text: str | bytes, inputs: Mapping[str, Any] | None, github: Mapping[str, Any] | None
+) -> tuple[Plan | None, list[WorkflowError]]:
+    definition, errors = _read(text)
+    if definition is None:
         return None, errors.final()
     plan = Planner(definition, errors, inputs, github).plan()
     if plan is None or errors:

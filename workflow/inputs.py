@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from workflow.errors import WorkflowError, WorkflowInvalid
-from workflow.model import InputSpec, Plan
+from workflow.model import InputSpec
 from workflow.suggest import did_you_mean
 
 
@@ -45,7 +45,14 @@ def convert_input(spec: InputSpec, value: Any) -> Any:
     return text
 
 
-def resolve_inputs(plan: Plan, given: Mapping[str, str]) -> dict[str, Any]:
+class _Declares(Protocol):
+    """A plan, or the checked file it is planned from: both declare the inputs."""
+
+    @property
+    def inputs(self) -> Mapping[str, InputSpec]: ...
+
+
+def resolve_inputs(plan: _Declares, given: Mapping[str, str]) -> dict[str, Any]:
     """The build's input values: given ones checked and converted, defaults applied.
 
     Raises WorkflowInvalid (paths ``inputs.<name>``) for an unknown name, a missing

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -104,7 +105,10 @@ class Plan:
     defaults_working_directory: str | None = None
 
     def job(self, key: str) -> JobSpec:
-        for job in self.jobs:
-            if job.key == key:
-                return job
-        raise KeyError(key)
+        return self._by_key[key]
+
+    @cached_property
+    def _by_key(self) -> dict[str, JobSpec]:
+        # Built on first use (a frozen dataclass may still cache this way); the engine
+        # looks jobs up by key on every event of builds of up to 500 jobs.
+        return {job.key: job for job in self.jobs}

@@ -163,3 +163,41 @@ def test_timeout_from_matrix() -> None:
     bad = text.replace("[5, 10]", "[soon]")
     (error,) = validate(bad)
     assert error.path == "jobs.a" and "`timeout-minutes` is 'soon', not a number" in error.message
+
+
+BUILD_WORKFLOW = """
+on:
+  workflow_dispatch:
+    inputs:
+      os: {type: choice, options: [linux, mac], default: linux}
+      n: {type: number, default: 2}
+jobs:
+  test:
+    name: test ${{ matrix.py }} on ${{ inputs.os }}
+    strategy: {matrix: {py: ['3.11', '3.12']}}
+    steps:
+      - run: echo ${{ inputs.n }}
+  deploy: {needs: test, steps: [{run: x}]}
+"""
+
+
+@pytest.mark.parametrize("given", [{}, {"os": "mac", "n": "5"}])
+def test_load_for_build_is_load_with_resolved_inputs_in_one_pass(given: dict[str, str]) -> None:
+    from workflow import load_for_build
+
+    plan, inputs = load_for_build(BUILD_WORKFLOW, given)
+    expected_inputs = resolve_inputs(load(BUILD_WORKFLOW), given)
+    assert inputs == expected_inputs
+    assert plan == load(BUILD_WORKFLOW, inputs=expected_inputs)
+    assert plan.job("test (3.12)").name == f"test 3.12 on {inputs['os']}"
+
+
+def test_load_for_build_rejects_bad_inputs_and_bad_files() -> None:
+    from workflow import load_for_build
+
+    with pytest.raises(WorkflowInvalid) as bad_input:
+        load_for_build(BUILD_WORKFLOW, {"os": "windows"})
+    assert bad_input.value.errors[0].path == "inputs.os"
+    with pytest.raises(WorkflowInvalid) as bad_file:
+        load_for_build("jobs: {a: {needs: b, steps: [{run: x}]}}", {})
+    assert "b" in bad_file.value.errors[0].message
