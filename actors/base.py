@@ -29,6 +29,9 @@ class ConveyorActor(pykka.ThreadingActor):
     """
 
     kind = "Actor"
+    # Run on_stop after a crash too (pykka does not): for actors whose on_stop only stops
+    # the threads they own, so that none outlives them beside their restarted successor.
+    stop_on_failure = False
 
     def __init__(self, key: str, *, on_crash: FailureHook | None = None) -> None:
         super().__init__()
@@ -74,6 +77,11 @@ class ConveyorActor(pykka.ThreadingActor):
             "%s %s crashed: %r", self.kind, self.key, exception_value,
             extra={"build_id": self.build_id, "job_key": self.job_key},
         )
+        if self.stop_on_failure:
+            try:
+                self.on_stop()
+            except Exception:
+                log.exception("%s %s: stopping after the crash failed", self.kind, self.key)
         if self._on_crash is not None:
             self._on_crash(self.key, exception_value)
 

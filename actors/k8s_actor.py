@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import pykka
@@ -67,6 +66,7 @@ log = logging.getLogger(__name__)
 
 class K8sActor(ConveyorActor):
     kind = "K8sActor"
+    stop_on_failure = True  # its watch, ticker, launcher and followers go with it
 
     def __init__(self, services: Services, settings: K8sSettings, *,
                  on_crash: FailureHook | None = None) -> None:
@@ -110,13 +110,6 @@ class K8sActor(ConveyorActor):
                 tracker.follower.stop()
         self.calls.shutdown()
         self.api.close()
-
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None, traceback: TracebackType | None) -> None:
-        # pykka does not call on_stop after a failure: without this, the crashed actor's
-        # watch, ticker, launcher and followers would outlive it beside its successor's.
-        self.on_stop()
-        super().on_failure(exception_type, exception_value, traceback)
 
     def _tell(self, message: Any) -> None:
         tell_safely(self.actor_ref, message)

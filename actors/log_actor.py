@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 class LogActor(ConveyorActor):
     kind = "LogActor"
+    stop_on_failure = True  # its ticker goes with it (and what it holds is flushed)
 
     def __init__(
         self,

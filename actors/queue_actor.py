@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 class QueueActor(ConveyorActor):
     kind = "QueueActor"
+    stop_on_failure = True  # its consumers go with it: no second consumer per crash
 
     def __init__(
         self,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,3 +139,13 @@ class Barrier:
         )
 
 
+def eventually(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    """Wait for a condition seen from outside (actors, threads) that no event announces."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.02)
+
+
+def threads_named(name: str) -> int:
+    return sum(1 for t in threading.enumerate() if t.name == name)

@@ -5,14 +5,12 @@ Seen from the outside through the operator console's view of live actors.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from actors.introspection import describe_all
 from conveyor.v1 import pipeline_pb2
 from observability import metrics
-from tests.engine.harness import Engine, engine
+from tests.engine.harness import Engine, engine, eventually
 
 
 def job_actors() -> dict[str, str]:
@@ -23,13 +21,6 @@ def job_actors() -> dict[str, str]:
 def build_counters() -> dict[str, int]:
     (build,) = [d for d in describe_all(timeout=5) if d.kind == "BuildActor"]
     return dict(build.counters)
-
-
-def eventually(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"never saw {what}: {job_actors()}"
-        time.sleep(0.02)
 
 
 def wait_for_line(eng: Engine, build_id: int, key: str, text: str) -> None:

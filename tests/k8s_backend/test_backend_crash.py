@@ -1,30 +1,15 @@
-"""A K8sActor that crashes takes its threads with it; the supervisor's new one adopts."""
+"""A K8sActor that crashes takes its threads with it; its restarted successor runs jobs."""
 
 from __future__ import annotations
-
-import threading
-import time
-from collections.abc import Callable
 
 import pykka
 import pytest
 
 from actors.k8s_actor import K8sActor
 from actors.messages import Tick
-from tests.engine.harness import Engine
+from tests.engine.harness import Engine, eventually, threads_named
 
 K8S_THREADS = ("k8s-pod-watch", "k8s-ticker", "k8s-launcher")
-
-
-def eventually(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.02)
-
-
-def threads_named(name: str) -> int:
-    return sum(1 for t in threading.enumerate() if t.name == name)
 
 
 def test_a_crashed_backend_stops_its_threads_and_its_successor_runs_jobs(
