@@ -43,7 +43,7 @@ from actors.messages import (
 )
 from actors.services import Services
 from actors.slots import JobSlots
-from actors.warm_jobs import Warmed, WarmJobs
+from actors.warm_jobs import Warmed, WarmFailed, WarmJobs
 from broker.base import Delivery
 from observability import metrics
 from observability.timings import BuildTimings
@@ -81,6 +81,8 @@ class BuildActor(ConveyorActor):
         self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
         self.warm = WarmJobs(f"build-{build_id}-launcher")  # actors started ahead
         self.waiting_slot: set[str] = set()
+        # A build's first jobs, whose actors the launcher starts: they start on arrival.
+        self.pending_start: set[str] = set()
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
         self._delivery: Delivery | None = None  # until acked
@@ -104,6 +106,11 @@ class BuildActor(ConveyorActor):
                 self.slots.release(self.key, message.key)
         elif isinstance(message, Warmed):
             self._warmed(message)
+        elif isinstance(message, WarmFailed):
+            self.warm.starting.discard(message.key)
+            if message.key in self.pending_start:  # start it here (and see it fail)
+                self.pending_start.discard(message.key)
+                self._begin(message.key, self._job_starter(message.key)(), None)
         elif isinstance(message, Prepared):
             if self.warm.add_prepared(message):
                 self.counters["launches_prepared"] += 1
@@ -137,7 +144,9 @@ class BuildActor(ConveyorActor):
             self._finish_build(BuildStatus.ERROR, f"invalid workflow snapshot: {errors}")
             return
         self.state = "running"
-        self._apply(self._scheduler().next_actions())
+        # The first jobs' actors are started by the launcher, not here: a result that
+        # arrives meanwhile (a quick first job) need not wait for twenty thread starts.
+        self._apply(self._scheduler().next_actions(), first=True)
         self._maybe_finish()
 
     def _plan(self, build: BuildRecord) -> None:
@@ -189,23 +198,27 @@ class BuildActor(ConveyorActor):
         assert self.scheduler is not None
         return self.scheduler
 
-    def _apply(self, actions: list[Action]) -> None:
+    def _apply(self, actions: list[Action], first: bool = False) -> None:
         queued: list[int] = []
         for action in actions:
             if isinstance(action, StartJob):
                 self.timings.job_ready(action.key)  # metrics
-                if self.slots.request(self.actor_ref, self.key, action.key):
-                    self._spawn(action.key)
-                else:
+                if not self.slots.request(self.actor_ref, self.key, action.key):
                     self.waiting_slot.add(action.key)
                     queued.append(self.rows[action.key].id)
+                elif first and self.warm.request(action.key, self._job_starter(action.key),
+                                                 self.actor_ref):
+                    self.pending_start.add(action.key)
+                else:
+                    self._spawn(action.key)
             elif isinstance(action, FinishUnstarted):
                 self.warm.cool(action.key)
                 self._update(action.key, action.status, action.reason, finished=True)
                 metrics.job_finished(action.status.value)  # metrics: never got a JobActor
             elif isinstance(action, CancelRunning):
-                if action.key in self.waiting_slot:
+                if action.key in self.waiting_slot or action.key in self.pending_start:
                     self.waiting_slot.discard(action.key)
+                    self.pending_start.discard(action.key)
                     self.slots.release(self.key, action.key)
                     self.warm.cool(action.key)
                     self._update(action.key, JobStatus.CANCELLED, action.reason, finished=True)
@@ -219,10 +232,12 @@ class BuildActor(ConveyorActor):
             self.services.feed.publish(self.build_id)
 
     def _spawn(self, key: str) -> None:
+        idle, prepared = self.warm.take(key)
+        self._begin(key, idle or self._job_starter(key)(), prepared)
+
+    def _begin(self, key: str, ref: pykka.ActorRef[Any], prepared: Prepared | None) -> None:
         scheduler = self._scheduler()
         job = scheduler.plan.job(key)
-        idle, prepared = self.warm.take(key)
-        ref = idle or self._job_starter(key)()
         self.jobs[key] = ref
         self.counters["jobs_started"] += 1
         self.timings.job_started(key, job.needs)  # metrics
@@ -270,6 +285,11 @@ class BuildActor(ConveyorActor):
             self.warm.request(dependent, self._job_starter(dependent), self.actor_ref)
 
     def _warmed(self, message: Warmed) -> None:
+        if message.key in self.pending_start:
+            self.pending_start.discard(message.key)
+            self.warm.starting.discard(message.key)
+            self._begin(message.key, message.ref, None)
+            return
         scheduler = self._scheduler()
         wanted = not self.finished and message.key not in self.jobs \
             and message.key not in scheduler.outcomes
@@ -323,6 +343,7 @@ class BuildActor(ConveyorActor):
             tell_safely(ref, LeaseLost(self.build_id))
         self.jobs.clear()
         self.waiting_slot.clear()
+        self.pending_start.clear()
         self._stop_with(BuildStatus.RUNNING, "taken over by another executor")
 
     def _stop_with(self, status: BuildStatus, reason: str) -> None:

@@ -1,4 +1,5 @@
-"""The JobActors a build starts ahead of their needs, and the launches they prepare.
+"""The JobActors a build starts ahead of their needs (or, for its first jobs, at once but
+off its own thread), and the launches they prepare.
 
 Starting an actor costs a thread start (milliseconds under load); a burst of finishing
 jobs would pay it in series between each need's end and its dependent's launch. So a
@@ -31,6 +32,14 @@ class Warmed:
 
     key: str
     ref: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True)
+class WarmFailed:
+    """Starting the actor failed: the build starts it itself, if it needs it now."""
+
+    key: str
+    error: str
 
 
 class WarmJobs:
@@ -87,7 +96,11 @@ class WarmJobs:
 
 
 def _start_ahead(key: str, start: StartActor, build: pykka.ActorRef[Any]) -> None:
-    """On the launcher's thread: start the actor, hand it to the build."""
-    ref = start()
+    """On the launcher's thread: start the actor, hand it (or the failure) to the build."""
+    try:
+        ref = start()
+    except Exception as exc:
+        tell_safely(build, WarmFailed(key, repr(exc)))
+        raise
     if not tell_safely(build, Warmed(key, ref)):
         ref.stop(block=False)  # the build is gone
