@@ -29,8 +29,9 @@ class ConveyorActor(pykka.ThreadingActor):
     """
 
     kind = "Actor"
-    # Run on_stop after a crash too (pykka does not): for actors whose on_stop only stops
-    # the threads they own, so that none outlives them beside their restarted successor.
+    # Run on_stop after a crash too (pykka does not): for actors whose on_stop only
+    # releases what they own (threads, idle child actors, a gauge), so that none outlives
+    # them beside their restarted successor.
     stop_on_failure = False
 
     def __init__(self, key: str, *, on_crash: FailureHook | None = None) -> None:

@@ -59,6 +59,7 @@ LEASE_S = 30.0
 
 class BuildActor(ConveyorActor):
     kind = "BuildActor"
+    stop_on_failure = True  # its launcher and idle JobActors go with it
 
     def __init__(
         self,
@@ -107,7 +108,7 @@ class BuildActor(ConveyorActor):
         elif isinstance(message, Warmed):
             self._warmed(message)
         elif isinstance(message, WarmFailed):
-            self.warm.starting.discard(message.key)
+            self.warm.started(message.key)
             if message.key in self.pending_start:  # start it here (and see it fail)
                 self.pending_start.discard(message.key)
                 self._begin(message.key, self._job_starter(message.key)(), None)
@@ -287,7 +288,7 @@ class BuildActor(ConveyorActor):
     def _warmed(self, message: Warmed) -> None:
         if message.key in self.pending_start:
             self.pending_start.discard(message.key)
-            self.warm.starting.discard(message.key)
+            self.warm.started(message.key)
             self._begin(message.key, message.ref, None)
             return
         scheduler = self._scheduler()
@@ -370,7 +371,6 @@ class BuildActor(ConveyorActor):
         traceback: TracebackType | None,
     ) -> None:
         super().on_failure(exception_type, exception_value, traceback)
-        self.warm.stop()  # (pykka does not call on_stop after a failure)
         if self._delivery is not None:
             # Failed before claiming (the database may be down): let the broker redeliver
             # it; its delivery limit dead-letters a message that fails every time. The

@@ -72,7 +72,6 @@ class BuildScheduler:
         self.dag = Dag(plan)
         self._contexts_for = contexts_for
         self._jobs = {job.key: job for job in plan.jobs}
-        self._position = {key: i for i, key in enumerate(self.dag.order())}
         self.outcomes: dict[str, Outcome] = {}
         self._results: dict[str, str] = {}  # key -> GitHub result, kept with outcomes
         # Kept up to date as jobs are decided, so an event costs what it touches rather
@@ -149,7 +148,7 @@ class BuildScheduler:
         progressed = True
         while progressed:
             progressed = False
-            ready = sorted(self._ready - self.running, key=self._position.__getitem__)
+            ready = self.dag.in_order(self._ready - self.running)
             for key in ready:
                 job = self._jobs[key]
                 if not self._group_has_room(job):

@@ -95,6 +95,7 @@ def note_launch(build_id: int, key: str) -> None:
 
 class JobActor(ConveyorActor):
     kind = "JobActor"
+    stop_on_failure = True  # it leaves the running-jobs gauge
 
     def __init__(
         self,
@@ -380,7 +381,6 @@ class JobActor(ConveyorActor):
         traceback: TracebackType | None,
     ) -> None:
         super().on_failure(exception_type, exception_value, traceback)
-        self.on_stop()  # (pykka does not call it after a failure)
         reason = f"internal error: {exception_value!r}"
         tell_safely(self.services.backend, StopJob(self.handle, reason))
         if self.result is None:

@@ -23,13 +23,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
 import actors.k8s_calls as calls
+import store
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.description import ActorDescription
 from actors.k8s_calls import (
@@ -355,7 +355,7 @@ class K8sActor(ConveyorActor):
                     and tracker.cancel_reason is None and not tracker.success_told):
                 tracker.success_told = True
                 run = tracker.run
-                at = datetime.now(UTC)  # before the release: dependents start after it
+                at = store.utcnow()  # before the release: dependents start after it
                 released = run.release_to is not None and tell_safely(
                     run.release_to,
                     JobFinished(run.job_key, JobStatus.SUCCEEDED.value, "succeeded", {}))

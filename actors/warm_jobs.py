@@ -68,9 +68,13 @@ class WarmJobs:
         self.launcher.submit(lambda: _start_ahead(key, start, build))
         return True
 
+    def started(self, key: str) -> None:
+        """The launcher is done with ``key`` (its actor arrived, or failed to start)."""
+        self.starting.discard(key)
+
     def arrived(self, message: Warmed, wanted: bool) -> bool:
         """Keep an actor that arrived, or stop it if its job is no longer ``wanted``."""
-        self.starting.discard(message.key)
+        self.started(message.key)
         if not wanted or message.key in self.idle:
             message.ref.stop(block=False)
             return False

@@ -48,7 +48,6 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 # The class names the engine's actors are registered under (strings: this module is
 # imported by the actors, so it cannot import them).
 BUILD_ACTOR = "BuildActor"
-JOB_ACTOR = "JobActor"
 
 
 class ActorCollector(Collector):

@@ -57,9 +57,9 @@ def load_for_build(
     if definition is None:
         raise WorkflowInvalid(errors.final())
     inputs = resolve_inputs(definition, given_inputs)
-    plan = Planner(definition, errors, inputs, None).plan()
-    if plan is None or errors:
-        raise WorkflowInvalid(errors.final() or [WorkflowError(0, 0, "", "invalid workflow")])
+    plan, problems = _planned(definition, errors, inputs, None)
+    if plan is None:
+        raise WorkflowInvalid(problems)
     return plan, inputs
 
 
@@ -90,6 +90,13 @@ def _plan(
     definition, errors = _read(text)
     if definition is None:
         return None, errors.final()
+    return _planned(definition, errors, inputs, github)
+
+
+def _planned(
+    definition: WorkflowDef, errors: Errors, inputs: Mapping[str, Any] | None,
+    github: Mapping[str, Any] | None,
+) -> tuple[Plan | None, list[WorkflowError]]:
     plan = Planner(definition, errors, inputs, github).plan()
     if plan is None or errors:
         return None, errors.final() or [WorkflowError(0, 0, "", "invalid workflow")]

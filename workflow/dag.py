@@ -99,9 +99,13 @@ class Dag:
             and all(need in done for need in self._needs[key])
         ]
 
+    def in_order(self, keys: Collection[str]) -> list[str]:
+        """``keys`` sorted in the topological order."""
+        return sorted(keys, key=self._position.__getitem__)
+
     def direct_dependents(self, key: str) -> list[str]:
         """The jobs that name ``key`` in their needs, in topological order."""
-        return sorted(self._dependents[key], key=self._position.__getitem__)
+        return self.in_order(self._dependents[key])
 
     def dependents(self, key: str) -> set[str]:
         """Every job that waits for ``key``, directly or transitively."""
