@@ -14,6 +14,7 @@ commands:
   console         the operator console: live actors, builds, queue
   db migrate      apply database migrations
   admin bootstrap create the first instance admin and print its token
+  ping            is a server answering? (--wait SECONDS; no token needed)
 
 client commands (CONVEYOR_ADDR, CONVEYOR_TOKEN; --addr, --token, --json):
   pipeline create|update|list|show|archive
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         from cli.console import main as console
 
         return console(rest)
+    if command == "ping":
+        from cli.ping import main as ping
+
+        return ping(rest)
     if command == "db":
         from cli.serve import db_main
 
