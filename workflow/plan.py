@@ -26,7 +26,7 @@ from workflow.expressions import (
 from workflow.inputs import default_inputs
 from workflow.matrix import MatrixError, combinations, job_keys, render_value
 from workflow.model import JobSpec, Plan, StepSpec
-from workflow.schema import MAX_COMBINATIONS, MAX_JOBS
+from workflow.schema import MAX_COMBINATIONS, MAX_JOBS, MAX_TIMEOUT_MINUTES
 from workflow.validate import JobDef, WorkflowDef, join
 from workflow.yamlsafe import YMap, YNode, to_plain
 
@@ -247,6 +247,8 @@ class Planner:
             raise ValueError(f"`{what}` is '{text}', not a number") from None
         if not number > 0:
             raise ValueError(f"`{what}` must be a positive number, not {text}")
+        if what == "timeout-minutes" and number > MAX_TIMEOUT_MINUTES:
+            raise ValueError(f"`{what}` is {text}; the limit is {MAX_TIMEOUT_MINUTES:,}")
         return number
 
     def _sub_all(self, text: str, ctx: Mapping[str, Any]) -> str:
@@ -266,10 +268,35 @@ class Planner:
                 return evaluate_node(parse(spans[0][2]), ctx, expression=spans[0][2])
             return self._sub_all(value, ctx)
         if isinstance(value, list):
-            return [self._resolve(item, ctx) for item in value]
+            items = [self._resolve(item, ctx) for item in value]
+            pairs = zip(value, items, strict=True)
+            if any(isinstance(new, list) and _whole(old) for old, new in pairs):
+                raise MatrixError(SPLICE)
+            return items
         if isinstance(value, dict):
-            return {k: self._resolve(v, ctx) for k, v in value.items()}
+            resolved: dict[str, Any] = {}
+            for key, item in value.items():
+                try:
+                    resolved[key] = self._resolve(item, ctx)
+                except MatrixError as exc:  # name the variable that holds the list
+                    raise MatrixError(str(exc), key) from None
+            return resolved
         return value
+
+
+SPLICE = (
+    "a list item that is one `${{ }}` giving a list is spliced into its list on GitHub; "
+    "splicing is not supported: give the whole list as one expression instead "
+    "(`name: ${{ fromJSON(...) }}`)"
+)
+
+
+def _whole(value: Any) -> bool:
+    """Whether ``value`` is exactly one ``${{ }}`` template."""
+    if not isinstance(value, str) or not value.startswith("${{"):
+        return False
+    spans = find_templates(value)
+    return len(spans) == 1 and spans[0][0] == 0 and spans[0][1] == len(value)
 
 
 def check_cycles(workflow: WorkflowDef, errors: Errors) -> bool:

@@ -13,6 +13,8 @@ MAX_COMBINATIONS = 256  # per matrix
 MAX_STEPS = 100  # per job
 MAX_ID_LENGTH = 100
 MAX_NAME_LENGTH = 256
+# GitHub keeps a timeout as a 32-bit number of minutes; a larger one cannot be honoured.
+MAX_TIMEOUT_MINUTES = 2**31 - 1
 MAX_ERRORS = 200  # reported at once; a hostile file does not get a megabyte of errors
 
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -20,7 +22,8 @@ ENV_NAME_RE = re.compile(r"^[^=\s\x00]+$")
 QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
 
 WORKFLOW_KEYS = frozenset({"name", "env", "defaults", "jobs"})
-WORKFLOW_IGNORED = frozenset({"on", "run-name", "permissions", "concurrency"})
+# Keys that mean something only on GitHub: checked as GitHub checks them, then ignored.
+WORKFLOW_IGNORED = frozenset({"on", "run-name", "permissions", "concurrency", "description"})
 WORKFLOW_REJECTED: dict[str, str] = {}
 
 JOB_KEYS = frozenset(
@@ -40,7 +43,7 @@ JOB_KEYS = frozenset(
         "defaults",
     }
 )
-JOB_IGNORED = frozenset({"permissions", "concurrency"})
+JOB_IGNORED = frozenset({"permissions", "concurrency", "cancel-timeout-minutes"})
 _REUSABLE = "reusable workflows are not supported: copy the called workflow's jobs here"
 JOB_REJECTED = {
     "uses": f"`uses` on a job calls a reusable workflow; {_REUSABLE}",
@@ -53,6 +56,8 @@ JOB_REJECTED = {
     "(who may trigger a build is set by the pipeline's members)",
     "snapshot": "custom runner images (`snapshot`) are not supported: remove it",
 }
+
+REUSABLE_KEYS = frozenset({"with", "secrets"})  # parts of a job-level `uses` call
 
 STEP_KEYS = frozenset(
     {
@@ -69,7 +74,17 @@ STEP_KEYS = frozenset(
         "timeout-minutes",
     }
 )
+_BACKGROUND = "background steps are not supported: run the steps one after another"
+STEP_REJECTED = {
+    "parallel": "parallel step groups (`parallel:`) are not supported: list the group's "
+    "steps one after another (they run in order)",
+    "background": f"`background` runs a step alongside the next ones; {_BACKGROUND}",
+    "wait": f"`wait` waits for background steps; {_BACKGROUND}",
+    "wait-all": f"`wait-all` waits for background steps; {_BACKGROUND}",
+    "cancel": f"`cancel` stops a background step; {_BACKGROUND}",
+}
 CHECKOUT_ACTION = "actions/checkout"
+USES_FORMAT = "Expected format {org}/{repo}[/path]@ref"
 SHELLS = frozenset({"bash", "sh", "python"})
 
 CONTAINER_KEYS = frozenset({"image", "env"})
@@ -100,6 +115,51 @@ CTX_DEFAULTS = CTX_JOB | {"env"}
 CTX_STRATEGY = frozenset({"github", "inputs"})
 CTX_OUTPUTS = ALL_CONTEXTS
 CTX_STEP = ALL_CONTEXTS
+
+# Keys Conveyor ignores but GitHub checks: their contexts as GitHub allows them (`vars`
+# included: the value is never evaluated here).
+CTX_WORKFLOW_CONCURRENCY = frozenset({"github", "inputs", "vars"})
+CTX_JOB_CONCURRENCY = CTX_WORKFLOW_CONCURRENCY | {"needs", "strategy", "matrix"}
+CTX_RUN_NAME = CTX_WORKFLOW_CONCURRENCY
+CTX_CALL_INPUT_DEFAULT = CTX_WORKFLOW_CONCURRENCY
+CTX_CALL_OUTPUT = CTX_WORKFLOW_CONCURRENCY | {"jobs"}
+
+# GitHub's `permissions` scopes and the levels each accepts.
+_ANY_LEVEL = ("read", "write", "none")
+PERMISSION_SHORTHANDS = ("read-all", "write-all")
+PERMISSION_SCOPES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        (
+            "actions",
+            "artifact-metadata",
+            "attestations",
+            "checks",
+            "contents",
+            "deployments",
+            "discussions",
+            "issues",
+            "packages",
+            "pages",
+            "pull-requests",
+            "repository-projects",
+            "security-events",
+            "statuses",
+        ),
+        _ANY_LEVEL,
+    ),
+    "copilot-requests": ("write", "none"),
+    "id-token": ("write", "none"),
+    "models": ("read", "none"),
+    "vulnerability-alerts": ("read", "none"),
+}
+CONCURRENCY_KEYS = frozenset({"group", "cancel-in-progress", "queue"})
+CONCURRENCY_QUEUES = ("single", "max")
+MAX_CONCURRENCY_GROUP = 400  # characters, GitHub's limit for a literal group
+WORKFLOW_CALL_KEYS = frozenset({"inputs", "secrets", "outputs"})
+CALL_INPUT_KEYS = frozenset({"description", "type", "required", "default"})
+CALL_INPUT_TYPES = ("boolean", "number", "string")
+CALL_SECRET_KEYS = frozenset({"description", "required"})
+CALL_OUTPUT_KEYS = frozenset({"description", "value"})
 
 # Values known when the plan is built; templates using only these are substituted then.
 PLAN_TIME_CONTEXTS = frozenset({"matrix", "strategy", "inputs", "github"})

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from workflow.diagnostics import Errors
 from workflow.model import InputSpec, JobSpec, Template
 from workflow.schema import (
+    CTX_RUN_NAME,
+    CTX_WORKFLOW_CONCURRENCY,
     CTX_WORKFLOW_ENV,
     DEFAULTS_KEYS,
     DEFAULTS_RUN_KEYS,
@@ -179,7 +181,12 @@ class Reader:
         return None
 
     def number_or_expr(
-        self, node: YNode, path: str, contexts: frozenset[str], convert: Callable[[Any], T]
+        self,
+        node: YNode,
+        path: str,
+        contexts: frozenset[str],
+        convert: Callable[[Any], T],
+        maximum: float = math.inf,
     ) -> T | str | None:
         """A positive number, or a ``${{ }}`` template (returned as written)."""
         if (
@@ -187,9 +194,12 @@ class Reader:
             and isinstance(node.value, int | float)
             and not isinstance(node.value, bool)
         ):
-            if node.value > 0 and math.isfinite(node.value):
+            if not (node.value > 0 and math.isfinite(node.value)):
+                self.error(node, path, f"must be a positive number, not {node.value}")
+            elif node.value > maximum:
+                self.error(node, path, f"{node.text} is too large; the limit is {maximum:,}")
+            else:
                 return convert(node.value)
-            self.error(node, path, f"must be a positive number, not {node.value}")
             return None
         if (
             isinstance(node, YScalar)
@@ -219,7 +229,11 @@ class Reader:
             return expr.strip()
         return expr.strip()  # the error is reported; the shape was right
 
-    def identifier(self, key: str, at: YNode, path: str, what: str) -> bool:
+    def identifier(
+        self, key: str, at: YNode, path: str, what: str, *, reserved: bool = False
+    ) -> bool:
+        """Whether ``key`` is a valid id; ``reserved``: ids starting with `__` are GitHub's
+        own (job and step ids)."""
         if len(key) > MAX_ID_LENGTH:
             self.error(
                 at,
@@ -235,13 +249,18 @@ class Reader:
                 "'_' and contain only letters, digits, '-' and '_'",
             )
             return False
+        if reserved and key.startswith("__"):
+            self.error(at, path, f"{what} '{key}' is invalid: ids starting with '__' are reserved")
+            return False
         return True
 
-    def shell(self, node: YNode, path: str) -> str | None:
-        value = self.string(node, path)
+    def shell(self, node: YNode, path: str, contexts: frozenset[str] | None = None) -> str | None:
+        """A shell name or command; with ``contexts`` (a job's `defaults.run`) it may be
+        a template, evaluated when the job's steps are prepared."""
+        value = self.string(node, path, contexts)
         if value is None:
             return None
-        if value in SHELLS or "{0}" in value:
+        if value in SHELLS or "{0}" in value or "${{" in value:
             return value
         self.error(
             node,
@@ -280,6 +299,7 @@ def read_workflow(root: YNode, errors: Errors) -> WorkflowDef:
     reader.keys(top, "", WORKFLOW_KEYS, WORKFLOW_IGNORED, WORKFLOW_REJECTED)
     if (name := top.get("name")) is not None:
         result.name = reader.string(name, "name", max_length=MAX_NAME_LENGTH) or ""
+    _read_ignored(reader, top)
     if (env := top.get("env")) is not None:
         result.env = reader.env(env, "env", CTX_WORKFLOW_ENV)
     if (defaults := top.get("defaults")) is not None:
@@ -309,12 +329,32 @@ def read_workflow(root: YNode, errors: Errors) -> WorkflowDef:
         return result
     for job_id, entry in jobs_map.entries.items():
         path = join("jobs", job_id)
-        if not reader.identifier(job_id, entry.key, path, "job id"):
-            continue
+        # A job with an invalid id is still read: every error is reported at once.
+        reader.identifier(job_id, entry.key, path, "job id", reserved=True)
         job = read_job(reader, job_id, entry.value, path, result)
         if job is not None:
             result.jobs[job_id] = job
     return result
+
+
+def _read_ignored(reader: Reader, top: YMap) -> None:
+    """The workflow keys that only mean something on GitHub, checked as GitHub does."""
+    from workflow.validate_ignored import (
+        read_concurrency,
+        read_permissions,
+        read_workflow_call,
+    )
+
+    if (description := top.get("description")) is not None:
+        reader.string(description, "description")
+    if (run_name := top.get("run-name")) is not None:
+        reader.string(run_name, "run-name", CTX_RUN_NAME)
+    if (permissions := top.get("permissions")) is not None:
+        read_permissions(reader, permissions, "permissions")
+    if (concurrency := top.get("concurrency")) is not None:
+        read_concurrency(reader, concurrency, "concurrency", CTX_WORKFLOW_CONCURRENCY)
+    if (on := top.get("on")) is not None:
+        read_workflow_call(reader, on)
 
 
 def read_defaults(
@@ -334,7 +374,7 @@ def read_defaults(
     reader.keys(run_map, run_path, DEFAULTS_RUN_KEYS)
     shell = wd = None
     if (node_shell := run_map.get("shell")) is not None:
-        shell = reader.shell(node_shell, join(run_path, "shell"))
+        shell = reader.shell(node_shell, join(run_path, "shell"), contexts)
     if (node_wd := run_map.get("working-directory")) is not None:
         wd = reader.string(node_wd, join(run_path, "working-directory"), contexts)
     return shell, wd

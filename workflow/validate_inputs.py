@@ -20,6 +20,8 @@ def read_inputs(reader: Reader, on: YNode) -> dict[str, InputSpec]:
     dispatch = on.get("workflow_dispatch")
     if not isinstance(dispatch, YMap) or (inputs := dispatch.get("inputs")) is None:
         return {}
+    if isinstance(inputs, YScalar) and inputs.value is None:
+        return {}  # `inputs:` left empty: GitHub accepts it as no inputs
     base = "on.workflow_dispatch.inputs"
     mapping = reader.mapping(inputs, base, "a mapping of input names to their declarations")
     result: dict[str, InputSpec] = {}

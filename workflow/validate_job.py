@@ -12,6 +12,7 @@ from workflow.schema import (
     CTX_CONTAINER_ENV,
     CTX_DEFAULTS,
     CTX_JOB,
+    CTX_JOB_CONCURRENCY,
     CTX_JOB_IF,
     CTX_OUTPUTS,
     CTX_STRATEGY,
@@ -19,8 +20,10 @@ from workflow.schema import (
     JOB_KEYS,
     JOB_REJECTED,
     MAX_NAME_LENGTH,
+    MAX_TIMEOUT_MINUTES,
     QUANTITY_RE,
     RESOURCES_KEYS,
+    REUSABLE_KEYS,
     STRATEGY_KEYS,
 )
 from workflow.suggest import did_you_mean
@@ -33,7 +36,7 @@ from workflow.validate import (
     join,
     read_defaults,
 )
-from workflow.validate_step import read_steps
+from workflow.validate_step import read_condition, read_steps
 from workflow.yamlsafe import YMap, YNode, YScalar, YSeq
 
 DYNAMIC_MATRIX = (
@@ -49,7 +52,14 @@ def read_job(
     job = reader.mapping(node, path, "a mapping (the job's definition)")
     if job is None:
         return None
-    reader.keys(job, path, JOB_KEYS, JOB_IGNORED, JOB_REJECTED)
+    calls_workflow = "uses" in job.entries
+    if calls_workflow:
+        # `with` and `secrets` belong to the `uses` call, which has its own error.
+        rejected = {k: v for k, v in JOB_REJECTED.items() if k not in REUSABLE_KEYS}
+        reader.keys(job, path, JOB_KEYS, JOB_IGNORED | REUSABLE_KEYS, rejected)
+    else:
+        reader.keys(job, path, JOB_KEYS, JOB_IGNORED, JOB_REJECTED)
+    _read_ignored(reader, job, path)
     fields: dict[str, Any] = {}
     result = JobDef(job_id, job, JobSpec(key=job_id, job_id=job_id, name=job_id))
 
@@ -61,10 +71,8 @@ def read_job(
         result.needs_nodes = _needs(reader, needs, join(path, "needs"), job_id, workflow)
         fields["needs_ids"] = tuple(result.needs_nodes)
         fields["needs"] = tuple(result.needs_nodes)
-    if (cond := job.get("if")) is not None and isinstance(cond, YScalar):
-        fields["if_"] = reader.exprs.condition(cond, join(path, "if"), CTX_JOB_IF)
-    elif cond is not None:
-        reader.error(cond, join(path, "if"), f"expected a condition, found {describe(cond)}")
+    if (cond := job.get("if")) is not None:
+        fields["if_"] = read_condition(reader, cond, join(path, "if"), CTX_JOB_IF)
     runs_on = job.get("runs-on")
     if runs_on is not None:
         fields["runs_on"] = _runs_on(reader, runs_on, join(path, "runs-on"))
@@ -80,7 +88,9 @@ def read_job(
         shell, workdir = read_defaults(reader, defaults, join(path, "defaults"), CTX_DEFAULTS)
         fields["defaults_shell"], fields["defaults_working_directory"] = shell, workdir
     if (timeout := job.get("timeout-minutes")) is not None:
-        value = reader.number_or_expr(timeout, join(path, "timeout-minutes"), CTX_JOB, float)
+        value = reader.number_or_expr(
+            timeout, join(path, "timeout-minutes"), CTX_JOB, float, MAX_TIMEOUT_MINUTES
+        )
         if value is not None:
             result.timeout, result.timeout_node = value, timeout
     if (coe := job.get("continue-on-error")) is not None:
@@ -95,11 +105,24 @@ def read_job(
         fields["resources"] = _resources(reader, resources, join(path, "resources"))
     steps = job.get("steps")
     if steps is None:
-        reader.error(job, join(path, "steps"), "the job has no `steps:`; add at least one step")
+        if not calls_workflow:  # a reusable workflow's job has no steps; `uses` says why
+            reader.error(job, join(path, "steps"), "the job has no `steps:`; add at least one step")
     else:
         fields["steps"], result.step_timeouts = read_steps(reader, steps, join(path, "steps"))
     result.proto = replace(result.proto, **fields)
     return result
+
+
+def _read_ignored(reader: Reader, job: YMap, path: str) -> None:
+    """The job keys that only mean something on GitHub, checked as GitHub does."""
+    from workflow.validate_ignored import read_concurrency, read_number, read_permissions
+
+    if (permissions := job.get("permissions")) is not None:
+        read_permissions(reader, permissions, join(path, "permissions"))
+    if (concurrency := job.get("concurrency")) is not None:
+        read_concurrency(reader, concurrency, join(path, "concurrency"), CTX_JOB_CONCURRENCY)
+    if (cancel := job.get("cancel-timeout-minutes")) is not None:
+        read_number(reader, cancel, join(path, "cancel-timeout-minutes"), CTX_JOB_CONCURRENCY)
 
 
 def _needs(

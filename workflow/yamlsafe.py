@@ -9,7 +9,8 @@ counted arithmetically against a budget as the tree is built.
 
 Scalars follow YAML 1.2's core schema as GitHub does: only ``true``/``false`` are
 booleans (``on:``, ``yes`` and ``no`` are strings), no sexagesimal numbers, no
-timestamps. Keys are always strings, taken as written.
+timestamps; a number must fit GitHub's 64-bit float. Keys are always strings, taken as
+written, and compared ignoring case when looking for duplicates (GitHub's rule).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ except ImportError:  # pragma: no cover - libyaml missing: the pure-Python parse
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # after alias expansion
-MAX_DEPTH = 64
+MAX_DEPTH = 50  # nested lists and mappings: GitHub's parser refuses the 51st level
 
 _TAG = "tag:yaml.org,2002:"
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
@@ -39,6 +40,8 @@ _FLOAT = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
+# GitHub's template directive `${{ insert }}`, which splices a mapping into its parent.
+_INSERT = re.compile(r"^\$\{\{\s*insert(?:\s.*)?\}\}$", re.DOTALL)
 
 
 class YamlLimitError(Exception):
@@ -164,6 +167,7 @@ class _Composer:
         self._anchors: dict[str, YNode] = {}
         self._total = 0
         self._problems: list[Problem] = []
+        self._heights: dict[int, int] = {}  # id of a list or mapping: the levels it holds
 
     def compose(self) -> Document:
         try:
@@ -197,6 +201,16 @@ class _Composer:
             )
         return Document(root, self._problems)
 
+    def _check_depth(self, levels: int, line: int, column: int, path: str) -> None:
+        if levels > MAX_DEPTH:
+            raise YamlLimitError(
+                f"maximum object depth exceeded: lists and mappings nest at most {MAX_DEPTH} "
+                "levels deep (GitHub's limit)",
+                line,
+                column,
+                path,
+            )
+
     def _count(self, size: int, line: int, column: int) -> None:
         self._total += size
         if self._total > MAX_NODES:
@@ -208,21 +222,24 @@ class _Composer:
             )
 
     def _node(self, path: str, depth: int) -> YNode:
+        """The node of the next event; ``depth`` counts the lists and mappings around it."""
         event = self._parser.get_event()
         line, column = event.start_mark.line + 1, event.start_mark.column + 1
-        if depth > MAX_DEPTH:
-            raise YamlLimitError(f"nesting deeper than {MAX_DEPTH} levels", line, column)
         if isinstance(event, yaml.AliasEvent):
             target = self._anchors.get(str(event.anchor))
             if target is None:
                 raise YamlLimitError(f"unknown alias '*{event.anchor}'", line, column)
+            # The alias stands for its whole subtree, as deep here as where it was written.
+            self._check_depth(depth + self._heights.get(id(target), 0), line, column, path)
             self._count(target.size, line, column)
             return target
+        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            self._check_depth(depth + 1, line, column, path)
         self._check_tag(event, line, column)
         node: YNode
         if isinstance(event, yaml.ScalarEvent):
             self._count(1, line, column)
-            node = self._scalar(event, line, column)
+            node = self._scalar(event, line, column, path)
         elif isinstance(event, yaml.SequenceStartEvent):
             self._count(1, line, column)
             node = self._sequence(path, depth, line, column)
@@ -252,17 +269,21 @@ class _Composer:
                 column,
             )
 
-    def _scalar(self, event: Any, line: int, column: int) -> YScalar:
+    def _scalar(self, event: Any, line: int, column: int, path: str) -> YScalar:
         text: str = event.value
         style = event.style or ""
         tag = event.tag
         value: Any
-        if tag is None and style == "" and event.implicit[0]:
-            value = _resolve_plain(text)
-        elif tag is None or tag in ("!", _TAG + "str"):
-            value = text
-        else:
-            value = _resolve_plain(text)
+        try:
+            if tag is None and style == "" and event.implicit[0]:
+                value = _resolve_plain(text)
+            elif tag is None or tag in ("!", _TAG + "str"):
+                value = text
+            else:
+                value = _resolve_plain(text)
+        except ValueError as exc:
+            raise YamlLimitError(str(exc), line, column, path) from None
+        if tag is not None and tag not in ("!", _TAG + "str"):
             wanted = {"int": int, "float": float, "bool": bool, "null": type(None)}[
                 tag[len(_TAG) :]
             ]
@@ -274,18 +295,22 @@ class _Composer:
 
     def _sequence(self, path: str, depth: int, line: int, column: int) -> YSeq:
         node = YSeq(line, column, 1)
-        index = 0
+        index = height = 0
         while not self._parser.check_event(yaml.SequenceEndEvent):
             item = self._node(f"{path}[{index}]", depth + 1)
             node.items.append(item)
             node.size += item.size
+            height = max(height, self._heights.get(id(item), 0))
             index += 1
         self._parser.get_event()
+        self._heights[id(node)] = height + 1
         return node
 
     def _mapping(self, path: str, depth: int, line: int, column: int) -> YMap:
         node = YMap(line, column, 1)
         limit, message = self._limits.get(path, (0, ""))
+        folded: dict[str, YScalar] = {}  # key.lower() -> the key first written so
+        height = 0
         while not self._parser.check_event(yaml.MappingEndEvent):
             if limit and len(node.entries) >= limit:
                 raise YamlLimitError(message, line, column, path)
@@ -300,47 +325,75 @@ class _Composer:
             key_path = f"{path}.{key}" if path else key
             value = self._node(key_path, depth + 1)
             node.size += key_node.size + value.size
-            if key == "<<" and key_node.plain:
-                self._problems.append(
-                    Problem(
-                        key_node.line,
-                        key_node.column,
-                        key_path,
-                        "YAML merge keys ('<<') are not supported (GitHub does not support "
-                        "them either): repeat the keys, or use an alias for a whole value",
-                    )
-                )
-            elif key in node.entries:
-                first = node.entries[key].key
-                self._problems.append(
-                    Problem(
-                        key_node.line,
-                        key_node.column,
-                        key_path,
-                        f"duplicate key '{key}' (first defined at line {first.line}, "
-                        f"column {first.column}): remove one of them",
-                    )
-                )
+            height = max(height, self._heights.get(id(value), 0))
+            problem = self._key_problem(key_node, folded)
+            if problem is not None:
+                self._problems.append(Problem(key_node.line, key_node.column, key_path, problem))
             else:
+                folded[key.lower()] = key_node
                 node.entries[key] = YEntry(key_node, value)
         self._parser.get_event()
+        self._heights[id(node)] = height + 1
         return node
+
+    @staticmethod
+    def _key_problem(key_node: YScalar, folded: Mapping[str, YScalar]) -> str | None:
+        """Why this key is left out of its mapping, or None when it is kept."""
+        key = key_node.text
+        if key == "<<" and key_node.plain:
+            return (
+                "YAML merge keys ('<<') are not supported (GitHub does not support "
+                "them either): repeat the keys, or use an alias for a whole value"
+            )
+        if _INSERT.match(key.strip()):
+            return (
+                "`${{ insert }}` (inserting the keys of an expression's mapping here) is not "
+                "supported: write the keys out in this mapping"
+            )
+        first = folded.get(key.lower())
+        if first is None:
+            return None
+        where = f"line {first.line}, column {first.column}"
+        if first.text == key:
+            return f"duplicate key '{key}' (first defined at {where}): remove one of them"
+        return (
+            f"duplicate key '{key}': '{first.text}' is already defined at {where} and keys "
+            "are compared ignoring case, as on GitHub: remove or rename one of them"
+        )
 
 
 def _resolve_plain(text: str) -> Any:
+    """The value of a plain scalar; ValueError when it is a number out of range."""
     if _NULL.match(text):
         return None
     if _BOOL.match(text):
         return text.lower() == "true"
     if _INT.match(text):
         if text.startswith(("0o", "0x")):
-            return int(text, 0)
-        return int(text)
+            return _in_range(int(text, 0), text)
+        # float() first: int() refuses strings of more than 4,300 digits.
+        _in_range(float(text), text)
+        sign, digits = ("-", text[1:]) if text[0] in "+-" else ("", text)
+        return int(sign + (digits.lstrip("0") or "0"))
     if _FLOAT.match(text):
         lowered = text.lower()
         if lowered.endswith(".inf"):
             return -math.inf if lowered.startswith("-") else math.inf
         if lowered == ".nan":
             return math.nan
-        return float(text)
+        return _in_range(float(text), text)
     return text
+
+
+def _in_range(value: float, text: str) -> Any:
+    """GitHub reads every number as a 64-bit float and refuses one that does not fit."""
+    try:
+        if math.isinf(float(value)):
+            raise OverflowError
+    except OverflowError:
+        shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text)} characters)"
+        raise ValueError(
+            f"the number {shown} is out of range: numbers are 64-bit floating point, at "
+            "most about 1.8e308 (write a large value as a quoted string)"
+        ) from None
+    return value
