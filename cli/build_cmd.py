@@ -1,18 +1,22 @@
 """`conveyor trigger|builds|status|logs|cancel|retry`: builds over gRPC.
 
 `trigger --follow` and `retry --follow` show the build live (like `conveyor run`) and
-exit 0 when it succeeded, 1 otherwise.
+exit 0 when it succeeded, 1 otherwise. `cancel` exits 1 when the build had finished
+already.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import sys
 import time
 
 from cli.client_common import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    CliError,
+    Parser,
     UsageError,
     add_common,
     colour_on,
@@ -28,6 +32,8 @@ from conveyor.v1 import common_pb2, pipeline_pb2
 from rpc.client import Client
 
 STATUS_NAMES = {name: value for value, name in BUILD_STATUS.items() if value}
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "ERROR"})
+BUILD_HELP = "the build's id (as `conveyor builds` lists it; not its #number)"
 
 
 def _build_line(build: common_pb2.Build) -> str:
@@ -48,7 +54,7 @@ def _follow(client: Client, build: common_pb2.Build, as_json: bool) -> int:
         # cancelling it. Say so, and how.
         print(f"\nstopped following; build {build.id} goes on "
               f"(`conveyor cancel {build.id}` cancels it)", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_INTERRUPTED
     final = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build.id)).build
     for error in follower.errors:
         print(f"conveyor: {error}", file=sys.stderr)
@@ -60,10 +66,13 @@ def _follow(client: Client, build: common_pb2.Build, as_json: bool) -> int:
 
 
 def trigger_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor trigger", description="Start a build.")
-    p.add_argument("pipeline")
-    p.add_argument("--ref", default="")
-    p.add_argument("--sha", default="")
+    p = Parser(prog="conveyor trigger", description="Start a build of a pipeline.")
+    p.add_argument("pipeline", help="the pipeline's name")
+    p.add_argument("--ref", default="",
+                   help="the git ref the build is for, its github.ref "
+                        "(default: refs/heads/main, chosen by the server)")
+    p.add_argument("--sha", default="",
+                   help="the commit the build is for, its github.sha (default: none)")
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                    help="a workflow_dispatch input (repeatable)")
     p.add_argument("--request-id", default="", help="retrying with the same id starts no twin")
@@ -80,13 +89,14 @@ def trigger_main(argv: list[str]) -> int:
         print_json(to_json(build)) if args.json else print(_build_line(build))
         return EXIT_OK
 
-    return run("conveyor trigger", args, body)
+    return run("conveyor trigger", args, body, where=f"the request to trigger {args.pipeline}")
 
 
 def builds_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor builds", description="List builds, newest first.")
-    p.add_argument("--pipeline", "-p", default="")
-    p.add_argument("--status", choices=sorted(s.lower() for s in STATUS_NAMES))
+    p = Parser(prog="conveyor builds", description="List builds, newest first.")
+    p.add_argument("--pipeline", "-p", default="", help="only this pipeline's builds")
+    p.add_argument("--status", choices=sorted(s.lower() for s in STATUS_NAMES),
+                   help="only builds in this state")
     p.add_argument("--user", default="", help="triggered by this user")
     p.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     add_common(p)
@@ -129,8 +139,8 @@ def _build_id(text: str) -> int:
 
 
 def status_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor status", description="A build and its jobs.")
-    p.add_argument("build")
+    p = Parser(prog="conveyor status", description="A build and its jobs.")
+    p.add_argument("build", help=BUILD_HELP)
     add_common(p)
     args = p.parse_args(argv)
 
@@ -149,8 +159,9 @@ def status_main(argv: list[str]) -> int:
 
 
 def logs_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor logs", description="A build's log lines.")
-    p.add_argument("build")
+    p = Parser(prog="conveyor logs",
+               description="A build's log lines (with --json: one JSON object a line).")
+    p.add_argument("build", help=BUILD_HELP)
     p.add_argument("--job", default="", help="one job's key (default: every job)")
     p.add_argument("--from-line", type=int, default=0, help="start at this line (per job)")
     p.add_argument("--follow", "-f", action="store_true", help="keep going until it finishes")
@@ -176,8 +187,6 @@ def logs_main(argv: list[str]) -> int:
 
 
 def print_json_line(line: common_pb2.LogLine) -> None:
-    import json
-
     print(json.dumps({"job": line.job_key, "number": line.number, "text": line.text}))
 
 
@@ -190,11 +199,12 @@ def retry_main(argv: list[str]) -> int:
 
 
 def _act(action: str, argv: list[str]) -> int:
-    what = {"cancel": "Cancel a build.",
+    what = {"cancel": "Cancel a build: a queued one at once, a running one's jobs are "
+                      "stopped. Exits 1 when the build had finished already.",
             "retry": "Re-run a finished build's failed and cancelled jobs (and their "
                      "dependents) as a new attempt."}
-    p = argparse.ArgumentParser(prog=f"conveyor {action}", description=what[action])
-    p.add_argument("build")
+    p = Parser(prog=f"conveyor {action}", description=what[action])
+    p.add_argument("build", help=BUILD_HELP)
     if action == "retry":
         p.add_argument("--follow", action="store_true", help="show it live until it finishes")
     add_common(p)
@@ -203,14 +213,37 @@ def _act(action: str, argv: list[str]) -> int:
     def body(client: Client) -> int:
         build_id = _build_id(args.build)
         if action == "cancel":
-            build = client.pipelines.CancelBuild(
-                pipeline_pb2.CancelBuildRequest(build_id=build_id)).build
-        else:
-            build = client.pipelines.RetryBuild(
-                pipeline_pb2.RetryBuildRequest(build_id=build_id)).build
-            if args.follow:
-                return _follow(client, build, args.json)
+            return _cancel(client, build_id, args.json)
+        build = client.pipelines.RetryBuild(
+            pipeline_pb2.RetryBuildRequest(build_id=build_id)).build
+        if args.follow:
+            return _follow(client, build, args.json)
         print_json(to_json(build)) if args.json else print(_build_line(build))
         return EXIT_OK
 
     return run(f"conveyor {action}", args, body)
+
+
+def _cancel(client: Client, build_id: int, as_json: bool) -> int:
+    # CancelBuild answers a finished build unchanged (it is idempotent), and a build
+    # cancelled before it started looks the same afterwards: only the state before the
+    # call tells "had finished" from "cancelled now".
+    build = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build_id)).build
+    if build_status(build) not in FINISHED:
+        build = client.pipelines.CancelBuild(
+            pipeline_pb2.CancelBuildRequest(build_id=build_id)).build
+        if build_status(build) in FINISHED - {"CANCELLED"}:
+            pass  # it finished on its own while the request travelled
+        elif as_json:
+            print_json(to_json(build))
+            return EXIT_OK
+        elif build_status(build) == "CANCELLED":
+            print(f"build {build_id} is cancelled")
+            return EXIT_OK
+        else:
+            print(f"build {build_id} was asked to cancel; its running jobs are being "
+                  f"stopped (`conveyor status {build_id}` shows when they have)")
+            return EXIT_OK
+    reason = f" — {build.reason}" if build.reason else ""
+    raise CliError(f"build {build_id} (#{build.number} of {build.pipeline_name}) had already "
+                   f"finished: {build_status(build)}{reason}", code="FAILED_PRECONDITION")

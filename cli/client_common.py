@@ -1,9 +1,10 @@
 """What every gRPC client command shares: connection flags, errors, output.
 
 Connection: ``--addr`` (``CONVEYOR_ADDR``, default 127.0.0.1:50051) and ``--token``
-(``CONVEYOR_TOKEN``). Errors print the gRPC status and message (and each bad field) on
-stderr and exit 2 for bad input, 1 otherwise; with ``--json`` an ``{"error": …}`` object
-also goes to stdout.
+(``CONVEYOR_TOKEN``). Errors are reported by ``cli.errors``: one line on stderr (one per
+bad field or workflow error, then a summary), and with ``--json`` an ``{"error": …}``
+object on stdout; exit 2 for bad input, 1 otherwise. A server that cannot be reached
+gets a hint (is `conveyor serve` running, is CONVEYOR_ADDR right).
 """
 
 from __future__ import annotations
@@ -21,79 +22,103 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+# Re-exported: the commands import what they need from here.
+from cli.errors import EXIT_FAILED as EXIT_FAILED
+from cli.errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from cli.errors import EXIT_OK as EXIT_OK
+from cli.errors import EXIT_USAGE as EXIT_USAGE
+from cli.errors import CliError as CliError
+from cli.errors import Detail, count, report
+from cli.errors import Parser as Parser
 from cli.view import COLOURS, RESET
+from conveyor.v1 import common_pb2
 from rpc.client import Client, connect
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-_USAGE_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 DEFAULT_ADDR = "127.0.0.1:50051"
+JSON_HELP = "print JSON on stdout (errors too, as {\"error\": {...}})"
 
 
-class UsageError(Exception):
+class UsageError(CliError):
     """Bad command-line input found after parsing (exit 2)."""
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser with the shared flags: --addr, --token, --json."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = Parser(prog=prog, description=description)
     add_common(p)
     return p
 
 
+def add_connection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--addr", default=None,
+                   help=f"server address (default: CONVEYOR_ADDR, else {DEFAULT_ADDR})")
+    p.add_argument("--token", default=None, help="API token (default: CONVEYOR_TOKEN)")
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--addr", default=None, help=f"server address (CONVEYOR_ADDR, {DEFAULT_ADDR})")
-    p.add_argument("--token", default=None, help="API token (CONVEYOR_TOKEN)")
-    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    add_connection(p)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def address(args: argparse.Namespace) -> str:
+    return str(args.addr or os.environ.get("CONVEYOR_ADDR") or DEFAULT_ADDR)
 
 
 def client_for(args: argparse.Namespace) -> Client:
-    addr = args.addr or os.environ.get("CONVEYOR_ADDR") or DEFAULT_ADDR
     token = args.token or os.environ.get("CONVEYOR_TOKEN") or None
-    return connect(addr, token)
+    return connect(address(args), token)
 
 
-def run(prog: str, args: argparse.Namespace, body: Callable[[Client], int]) -> int:
-    """Run ``body`` with a client; turn gRPC and usage errors into messages + exit codes."""
+def run(prog: str, args: argparse.Namespace, body: Callable[[Client], int], *,
+        file: str = "", where: str = "") -> int:
+    """Run ``body`` with a client; report a ``CliError`` or a failed call and return the
+    exit code. ``file`` names the local workflow file a call sent (its errors are shown
+    as ``file:line:col: …``); ``where`` names what several bad fields belong to in the
+    summary (default: ``file``, else "the request")."""
+    as_json = bool(getattr(args, "json", False))
     try:
         with client_for(args) as client:
             return body(client)
-    except UsageError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except CliError as exc:
+        return report(prog, exc, as_json=as_json)
     except grpc.RpcError as exc:
-        return report_rpc_error(prog, exc, as_json=bool(getattr(args, "json", False)))
+        error = rpc_failure(exc, address(args), file=file, where=where)
+        return report(prog, error, as_json=as_json)
     except KeyboardInterrupt:
-        return EXIT_FAILED
+        return EXIT_INTERRUPTED
 
 
-def report_rpc_error(prog: str, error: grpc.RpcError, *, as_json: bool) -> int:
+def rpc_failure(error: grpc.RpcError, addr: str, *, file: str = "",
+                where: str = "") -> CliError:
+    """A failed call as a ``CliError``: the server's message, its workflow errors and bad
+    fields as details, and a hint when no server answered at all."""
     code: grpc.StatusCode = error.code()
-    details: str = error.details() or ""
-    violations = field_violations(error)
-    print(f"{prog}: {code.name}: {details}", file=sys.stderr)
-    for field, description in violations:
-        print(f"  {field}: {description}", file=sys.stderr)
-    if as_json:
-        print(json.dumps({"error": {
-            "code": code.name, "message": details,
-            "violations": [{"field": f, "description": d} for f, d in violations],
-        }}))
-    return EXIT_USAGE if code in _USAGE_CODES else EXIT_FAILED
-
-
-def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    message: str = error.details() or code.name.lower().replace("_", " ")
     try:
         status = rpc_status.from_call(error)
     except ValueError:
-        return []
-    found: list[tuple[str, str]] = []
-    for detail in status.details if status is not None else ():
+        status = None
+    if status is None and code == grpc.StatusCode.UNAVAILABLE:
+        # No rich status: the transport failed, not the server (which always sends one).
+        reason = message.rsplit(": ", 1)[-1].strip(" ]")
+        return CliError(
+            f"cannot reach a Conveyor server at {addr} ({reason}): is `conveyor serve` "
+            "running there, and is CONVEYOR_ADDR (or --addr) right?", code=code.name)
+    located: list[Detail] = []
+    fields: list[Detail] = []
+    for packed in status.details if status is not None else ():
+        found = common_pb2.WorkflowError()
         bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found.extend((v.field, v.description) for v in bad.field_violations)
-    return found
+        if packed.Unpack(found):
+            located.append(Detail(found.path, found.message, file or "<workflow>",
+                                  found.line, found.column))
+        elif packed.Unpack(bad):
+            fields.extend(Detail(v.field, v.description) for v in bad.field_violations)
+    # A workflow error travels both ways (BadRequest for generic clients): show it once.
+    details = located or fields
+    if len(details) > 1 or located:
+        message = f"{count(len(details), 'error')} in {where or file or 'the request'}"
+    return CliError(message, code=code.name, details=details)
 
 
 def to_json(message: Message) -> dict[str, Any]:

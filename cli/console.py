@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 
-import grpc
-
+from cli.client_common import EXIT_OK, Parser, add_connection, run
 from conveyor.v1 import admin_pb2
-from rpc.client import connect
+from rpc.client import Client
 
 
 def render(info: admin_pb2.GetRuntimeInfoResponse,
@@ -34,19 +31,20 @@ def render(info: admin_pb2.GetRuntimeInfoResponse,
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="conveyor console",
         description="Live table of a running server's actors (`conveyor serve`; needs an "
-                    "instance admin's token, e.g. the one `conveyor admin bootstrap` prints).")
-    p.add_argument("--addr", default=os.environ.get("CONVEYOR_ADDR", "127.0.0.1:50051"),
-                   help="server address (CONVEYOR_ADDR)")
-    p.add_argument("--token", default=os.environ.get("CONVEYOR_TOKEN"),
-                   help="an instance admin's API token (CONVEYOR_TOKEN)")
+                    "instance admin's token, e.g. the one `conveyor admin bootstrap` prints).",
+        epilog="There is no --json: for figures a program reads, call AdminService "
+               "(GetRuntimeInfo, ListActors) or scrape /metrics.")
+    add_connection(p)
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
-    p.add_argument("--interval", type=float, default=1.0, help="refresh period in seconds")
+    p.add_argument("--interval", type=float, default=1.0,
+                   help="refresh period in seconds (default 1)")
     args = p.parse_args(argv)
     live = sys.stdout.isatty() and not args.once
-    with connect(args.addr, args.token) as client:
+
+    def body(client: Client) -> int:
         try:
             while True:
                 info = client.admin.GetRuntimeInfo(admin_pb2.GetRuntimeInfoRequest(), timeout=5)
@@ -58,11 +56,9 @@ def main(argv: list[str]) -> int:
                     print(text)
                 sys.stdout.flush()
                 if args.once:
-                    return 0
+                    return EXIT_OK
                 time.sleep(args.interval)
-        except grpc.RpcError as exc:
-            print(f"conveyor console: {args.addr}: {exc.code().name}: {exc.details()}",
-                  file=sys.stderr)
-            return 1
         except KeyboardInterrupt:
-            return 0
+            return EXIT_OK  # the way to leave the live table
+
+    return run("conveyor console", args, body)

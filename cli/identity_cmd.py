@@ -19,6 +19,7 @@ from cli.client_common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    Parser,
     add_common,
     parse_duration,
     print_json,
@@ -47,16 +48,17 @@ def _state(token: identity_pb2.Token) -> str:
 
 
 def token_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor token", description="Manage API tokens.")
-    sub = p.add_subparsers(dest="action", required=True)
+    p = Parser(prog="conveyor token", description="Manage API tokens.")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION",
+                           help="one of these; `ACTION --help` shows its options")
     create = sub.add_parser("create", help="a new token (its secret is shown once)")
     create.add_argument("--name", default="cli", help="a label for it (default cli)")
     create.add_argument("--user", default="", help="for another user (instance admins)")
     create.add_argument("--ttl", default="0", help="lifetime: 3600, 90m, 12h, 30d; 0 = never")
     listing = sub.add_parser("list", help="your tokens (or --user's)")
-    listing.add_argument("--user", default="")
+    listing.add_argument("--user", default="", help="another user's tokens (instance admins)")
     revoke = sub.add_parser("revoke", help="revoke a token by id")
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("id", type=int, help="the token's id (as `conveyor token list` shows)")
     for sp in (create, listing, revoke):
         add_common(sp)
     args = p.parse_args(argv)
@@ -97,10 +99,11 @@ def _token(client: Client, args: argparse.Namespace) -> int:
 
 
 def user_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor user", description="Manage users.")
-    sub = p.add_subparsers(dest="action", required=True)
+    p = Parser(prog="conveyor user", description="Manage users.")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION",
+                           help="one of these; `ACTION --help` shows its options")
     create = sub.add_parser("create", help="a new user (instance admins)")
-    create.add_argument("name")
+    create.add_argument("name", help="the user's name")
     create.add_argument("--admin", action="store_true", help="an instance admin")
     add_common(create)
     args = p.parse_args(argv)
@@ -120,7 +123,7 @@ def user_main(argv: list[str]) -> int:
 
 
 def whoami_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor whoami", description="Who your token is.")
+    p = Parser(prog="conveyor whoami", description="Who your token is.")
     add_common(p)
     args = p.parse_args(argv)
 

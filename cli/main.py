@@ -5,18 +5,20 @@ from __future__ import annotations
 import importlib
 import sys
 
-USAGE = """conveyor <command> [options]
+from cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, quiet_broken_pipe
+
+USAGE = """usage: conveyor <command> [options]
 
 commands:
-  run FILE        run a workflow locally, end to end, and show it live
-  validate FILE   check a workflow file; exit 0 valid, 2 invalid
-  serve           run a server (--role all|pipeline|executor)
-  console         the operator console: live actors, builds, queue
-  db migrate      apply database migrations
-  admin bootstrap create the first instance admin and print its token
-  ping            is a server answering? (--wait SECONDS; no token needed)
+  run FILE        run a workflow locally, end to end, and show it live (--json)
+  validate FILE   check a workflow file; exit 0 valid, 2 invalid (--json)
+  serve           run a server (--role all|pipeline|executor; no --json)
+  console         the operator console: live actors, builds, queue (no --json)
+  db migrate      apply database migrations (no --json)
+  admin bootstrap create the first instance admin and print its token (--json)
+  ping            is a server answering? (--wait SECONDS; no token, no --json)
 
-client commands (CONVEYOR_ADDR, CONVEYOR_TOKEN; --addr, --token, --json):
+client commands (CONVEYOR_ADDR, CONVEYOR_TOKEN; each takes --addr, --token, --json):
   pipeline create|update|list|show|archive
   trigger PIPELINE [--ref] [--sha] [--input k=v]... [--follow]
   builds          list builds (--pipeline, --status, --user)
@@ -29,6 +31,9 @@ client commands (CONVEYOR_ADDR, CONVEYOR_TOKEN; --addr, --token, --json):
   user create     (instance admins)
   whoami
 
+Exit codes: 0 success, 1 failure (refused, not found, build failed, no server),
+2 bad input (usage, invalid workflow), 130 interrupted. With --json, errors are JSON
+on stdout too: {"error": {"code", "message", "details"}}.
 Run `conveyor <command> --help` for a command's options.
 """
 
@@ -52,9 +57,33 @@ _CLIENT_COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0 if args else 2
+    try:
+        try:
+            code = _dispatch(args)
+        except SystemExit as exc:  # argparse: --help, usage errors
+            if exc.code is not None and not isinstance(exc.code, int):
+                raise
+            code = exc.code or 0
+        sys.stdout.flush()  # a reader gone (`| head`) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+    except KeyboardInterrupt:
+        # Commands that own something to clean up catch Ctrl-C themselves; this is the
+        # net for the rest (e.g. during start-up): no traceback.
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(args: list[str]) -> int:
+    if not args:
+        # Like a missing required argument: usage on stderr, exit 2. Asked for, help goes
+        # to stdout with exit 0.
+        print(USAGE, file=sys.stderr, end="")
+        return EXIT_USAGE
+    if args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
     command, rest = args[0], args[1:]
     if command == "run":
         from cli.run import main as run
@@ -84,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if client_command is not None:
         module, function = client_command
         return int(getattr(importlib.import_module(module), function)(rest))
-    print(f"conveyor: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-    return 2
+    print(f"conveyor: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

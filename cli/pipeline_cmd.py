@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cli.client_common import (
     EXIT_OK,
+    Parser,
     UsageError,
     add_common,
     print_json,
@@ -23,11 +24,17 @@ ROLES = {"viewer": pipeline_pb2.ROLE_VIEWER, "developer": pipeline_pb2.ROLE_DEVE
 ROLE_NAMES = {value: name for name, value in ROLES.items()}
 
 
+def _shown(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
 def _read(path: str) -> str:
     try:
         return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {_shown(path)}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {_shown(path)}: it is not UTF-8 text") from None
 
 
 def _show(pipeline: common_pb2.Pipeline, as_json: bool, with_yaml: bool = False) -> None:
@@ -44,26 +51,28 @@ def _show(pipeline: common_pb2.Pipeline, as_json: bool, with_yaml: bool = False)
 
 
 def pipeline_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor pipeline", description="Manage pipelines.")
-    sub = p.add_subparsers(dest="action", required=True)
+    p = Parser(prog="conveyor pipeline", description="Manage pipelines.")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION",
+                           help="one of these; `ACTION --help` shows its options")
     create = sub.add_parser("create", help="register a workflow file as a pipeline")
-    create.add_argument("name")
+    create.add_argument("name", help="the new pipeline's name")
     create.add_argument("--file", "-f", required=True, help="workflow YAML ('-': stdin)")
-    create.add_argument("--description", default="")
+    create.add_argument("--description", default="", help="one line saying what it is for")
     update = sub.add_parser("update", help="change a pipeline's workflow or description")
-    update.add_argument("name")
+    update.add_argument("name", help="the pipeline's name")
     update.add_argument("--file", "-f", help="new workflow YAML ('-': stdin)")
-    update.add_argument("--description", default="")
+    update.add_argument("--description", default="", help="a new description")
     listing = sub.add_parser("list", help="the pipelines you can see")
     listing.add_argument("--all", action="store_true", help="archived ones too")
     show = sub.add_parser("show", help="one pipeline with its workflow and members")
-    show.add_argument("name")
+    show.add_argument("name", help="the pipeline's name")
     archive = sub.add_parser("archive", help="stop new builds; keep its history")
-    archive.add_argument("name")
+    archive.add_argument("name", help="the pipeline's name")
     for sp in (create, update, listing, show, archive):
         add_common(sp)
     args = p.parse_args(argv)
-    return run("conveyor pipeline", args, lambda client: _pipeline(client, args))
+    file = _shown(args.file) if getattr(args, "file", None) else ""
+    return run("conveyor pipeline", args, lambda client: _pipeline(client, args), file=file)
 
 
 def _pipeline(client: Client, args: argparse.Namespace) -> int:
@@ -111,18 +120,20 @@ def _pipeline(client: Client, args: argparse.Namespace) -> int:
 
 
 def member_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor member",
-                                description="Manage who may do what on a pipeline.")
-    sub = p.add_subparsers(dest="action", required=True)
+    p = Parser(prog="conveyor member", description="Manage who may do what on a pipeline.")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION",
+                           help="one of these; `ACTION --help` shows its options")
     add = sub.add_parser("add", help="add a member, or change their role")
-    add.add_argument("pipeline")
-    add.add_argument("user")
-    add.add_argument("role", choices=sorted(ROLES))
+    add.add_argument("pipeline", help="the pipeline's name")
+    add.add_argument("user", help="the user's name")
+    add.add_argument("role", choices=sorted(ROLES),
+                     help="viewer reads; developer also triggers, cancels, retries; "
+                          "admin also manages the pipeline")
     remove = sub.add_parser("remove", help="remove a member")
-    remove.add_argument("pipeline")
-    remove.add_argument("user")
+    remove.add_argument("pipeline", help="the pipeline's name")
+    remove.add_argument("user", help="the user's name")
     listing = sub.add_parser("list", help="the members of a pipeline")
-    listing.add_argument("pipeline")
+    listing.add_argument("pipeline", help="the pipeline's name")
     for sp in (add, remove, listing):
         add_common(sp)
     args = p.parse_args(argv)

@@ -14,11 +14,13 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from broker.base import BrokerError
 from rpc import errors
+from rpc.convert import workflow_error
 from store.errors import Conflict, InvalidState, LimitReached, NotFound, StoreUnavailable
 from workflow.errors import WorkflowInvalid
 
@@ -57,16 +59,19 @@ _SIMPLE: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
 INTERNAL_MESSAGE = "internal error; the server logged the details"
 
 
+def _packed(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
 def _bad_request(violations: list[tuple[str, str]]) -> any_pb2.Any:
-    detail = error_details_pb2.BadRequest(
+    return _packed(error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
             for f, d in violations
         ]
-    )
-    packed = any_pb2.Any()
-    packed.Pack(detail)
-    return packed
+    ))
 
 
 def status_for(exc: BaseException, method: str) -> status_pb2.Status:
@@ -78,7 +83,10 @@ def status_for(exc: BaseException, method: str) -> status_pb2.Status:
             details=[
                 _bad_request(
                     [(e.path, f"{e.line}:{e.column}: {e.message}") for e in exc.errors]
-                )
+                ),
+                # The same errors with their positions as fields, for clients that show
+                # them as file:line:col (the CLI).
+                *(_packed(workflow_error(e)) for e in exc.errors),
             ],
         )
     if isinstance(exc, errors.InvalidArgument):

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 CREATE_BUILD_TIMEOUT = 30.0
 MAX_QUEUED_PER_PIPELINE = 100
 MAX_STREAMS_PER_USER = 8
+# What a build without a ref builds; set here, in the one place every client's trigger
+# passes, so `conveyor trigger`, `conveyor run` and API callers agree (pipelines have no
+# default-ref setting yet).
+DEFAULT_REF = "refs/heads/main"
 
 
 class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
@@ -189,7 +193,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         created = self._executor.CreateBuild(
             executor_pb2.CreateBuildRequest(
                 pipeline_id=pipeline.id,
-                ref=request.ref,
+                ref=request.ref or DEFAULT_REF,
                 sha=request.sha,
                 inputs=dict(request.inputs),
                 request_id=request.request_id,

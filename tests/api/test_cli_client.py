@@ -96,7 +96,7 @@ def test_the_client_commands_end_to_end(server: Server) -> None:
     bob = server.json("token", "create", "--user", "bob", "--ttl", "1h")["secret"]
     assert server.json("whoami", token=bob)["name"] == "bob"
     denied = server.run("trigger", "flaky", token=bob)
-    assert denied.returncode == 1 and "NOT_FOUND" in denied.stderr
+    assert denied.returncode == 1 and denied.stderr == "conveyor trigger: no pipeline 'flaky'\n"
     server.json("member", "add", "flaky", "bob", "developer")
     shown = server.json("pipeline", "show", "flaky", token=bob)
     assert {m["user"]: m["role"] for m in shown["members"]} == {
@@ -123,17 +123,19 @@ def test_the_client_commands_end_to_end(server: Server) -> None:
     assert {j["key"]: j["attempt"] for j in final["jobs"]} == {"hello": 1, "check": 2}
 
     again = server.run("retry", build_id, token=bob)
-    assert again.returncode == 1 and "FAILED_PRECONDITION" in again.stderr
+    assert again.returncode == 1 and again.stderr.startswith("conveyor retry: ")
 
     queued = server.json("trigger", "flaky", token=bob)
-    server.json("cancel", str(queued["id"]), token=bob)
+    cancelled = server.run("cancel", str(queued["id"]), token=bob)
+    # The engine may finish the build first: then cancel says so and exits 1.
+    assert cancelled.returncode == 0 or "had already finished" in cancelled.stderr
     assert server.json("status", str(queued["id"]), token=bob)["status"] in (
         "BUILD_STATUS_CANCELLED", "BUILD_STATUS_RUNNING", "BUILD_STATUS_SUCCEEDED")
 
     tokens = server.json("token", "list", token=bob)
     server.json("token", "revoke", str(tokens[0]["id"]), token=bob)
     revoked = server.run("whoami", token=bob)
-    assert revoked.returncode == 1 and "UNAUTHENTICATED" in revoked.stderr
+    assert revoked.returncode == 1 and "was revoked" in revoked.stderr
     server.json("member", "remove", "flaky", "bob")
     archived = server.json("pipeline", "archive", "flaky")
     assert archived["archived"]
@@ -144,17 +146,17 @@ def test_errors_print_the_status_and_exit_2_for_bad_input(server: Server) -> Non
     bad.write_text("jobs:\n  a:\n    needs: b\n    steps: [{run: x}]\n")
     done = server.run("pipeline", "create", "bad", "--file", str(bad), "--json")
     assert done.returncode == 2
-    assert "INVALID_ARGUMENT" in done.stderr and "jobs.a.needs" in done.stderr
+    assert f"{bad}:3:12: jobs.a.needs: unknown job 'b'" in done.stderr
     error = json.loads(done.stdout)["error"]
-    assert error["code"] == "INVALID_ARGUMENT" and error["violations"]
+    assert error["code"] == "INVALID_ARGUMENT" and error["details"]
     assert server.run("status", "not-a-number").returncode == 2
     missing = server.run("status", "99999")
-    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+    assert missing.returncode == 1 and "99999" in missing.stderr
     nobody = server.run("pipeline", "list", token="")
     env_less = dict(server.env)
     env_less.pop("CONVEYOR_TOKEN")
     anonymous = subprocess.run([sys.executable, "-m", "cli.main", "pipeline", "list"],
                                cwd=ROOT, env=env_less, capture_output=True, text=True,
                                timeout=60)
-    assert anonymous.returncode == 1 and "UNAUTHENTICATED" in anonymous.stderr
+    assert anonymous.returncode == 1 and "needs a token" in anonymous.stderr
     assert nobody.returncode == 1

@@ -43,26 +43,40 @@ def test_valid_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_invalid_human(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, INVALID)
+    path = write(tmp_path, INVALID.replace("[c]", "[c, d]"))
     assert main([path]) == 2
-    err = capsys.readouterr().err
-    assert f"{path}:3:13: jobs.a.needs[0]: unknown job 'c'" in err
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"{path}:3:13: jobs.a.needs[0]: unknown job 'c'",
+        f"{path}:3:16: jobs.a.needs[1]: unknown job 'd'",
+        f"conveyor validate: 2 errors in {path}",
+    ]
 
 
 def test_invalid_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([write(tmp_path, INVALID), "--json"]) == 2
+    path = write(tmp_path, INVALID)
+    assert main([path, "--json"]) == 2
+    # The shape every command's --json errors have, beside validate's own "valid".
     assert json.loads(capsys.readouterr().out) == {
         "valid": False,
-        "errors": [
-            {"path": "jobs.a.needs[0]", "line": 3, "column": 13, "message": "unknown job 'c'"}
-        ],
+        "error": {
+            "code": "INVALID_ARGUMENT",
+            "message": f"1 error in {path}",
+            "details": [{"file": path, "path": "jobs.a.needs[0]", "line": 3, "column": 13,
+                         "message": "unknown job 'c'"}],
+        },
     }
 
 
 def test_unreadable_and_oversized(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(tmp_path / "missing.yaml")]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    missing = tmp_path / "missing.yaml"
+    assert main([str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"conveyor validate: cannot read {missing}: No such file or directory\n")
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * (3 * 1024 * 1024))
     assert main([str(big)]) == 2
-    assert "larger than 1,048,576 bytes" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"conveyor validate: {big}: the file is larger than 1,048,576 bytes (1 MiB), the "
+        "limit\n")
