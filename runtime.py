@@ -26,7 +26,8 @@ import pykka
 import store
 from actors.description import ActorDescription, RuntimeInfo
 from actors.introspection import describe_all
-from actors.local_actor import LocalActor, probe_isolation
+from actors.local_actor import LocalActor
+from actors.local_policy import local_isolation
 from actors.log_actor import LogActor
 from actors.logbatch import LineGate
 from actors.queue_actor import QueueActor
@@ -186,9 +187,10 @@ class Runtime:
     def _backend_spec(self, services: Services) -> Callable[[Any], pykka.ActorRef[Any]]:
         if self.config.backend == "local":
             workdir = self.config.workdir
-            isolation = probe_isolation()  # once: restarts of the actor reuse it
+            # Once: restarts of the actor reuse it.
+            isolation, admit = local_isolation(workdir, self.config.local_trusted)
             return lambda hook: LocalActor.start(services, workdir, on_crash=hook,
-                                                 isolation=isolation)
+                                                 isolation=isolation, admit=admit)
         from actors.k8s_actor import K8sActor, K8sSettings
         from k8s.client import KubeConfigError, in_cluster_namespace, load_configuration
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,9 @@ class Config:
     max_queued_per_pipeline: int = 100
     max_streams_per_user: int = 8
     metrics_listen: str = ""  # /metrics, /healthz, /readyz; "" or "off": none (serve: :9090)
+    # The local backend's jobs are trusted (one user on their own machine: `conveyor run`,
+    # or CONVEYOR_LOCAL_TRUSTED=1): they run unsandboxed, as the server's user.
+    local_trusted: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -104,6 +107,8 @@ class Config:
         for name, var, kind in numbers:
             if env.get(var):
                 values[name] = _positive(var, env[var], kind)
+        if env.get("CONVEYOR_LOCAL_TRUSTED"):
+            values["local_trusted"] = _flag("CONVEYOR_LOCAL_TRUSTED", env["CONVEYOR_LOCAL_TRUSTED"])
         if env.get("CONVEYOR_RUNS_ON_IMAGES"):
             values["runs_on_images"] = parse_image_map(
                 "CONVEYOR_RUNS_ON_IMAGES", env["CONVEYOR_RUNS_ON_IMAGES"])
@@ -139,6 +144,33 @@ class Config:
     @property
     def runs_pipeline(self) -> bool:
         return self.role in ("all", "pipeline")
+
+
+def _flag(var: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{var} must be 1 or 0 (true/false), got {text!r}")
+
+
+# Read once at start, then dropped from the process's environment: nothing the server
+# runs later inherits them, and no code path can read them back by accident.
+SECRET_VARIABLES = ("CONVEYOR_INTERNAL_TOKEN", "CONVEYOR_DATABASE_URL", "CONVEYOR_AMQP_URL",
+                    "CONVEYOR_QUEUE_URL", "CONVEYOR_TOKEN")
+
+
+def forget_secrets(environ: MutableMapping[str, str]) -> list[str]:
+    """Remove the secret-bearing variables from ``environ`` (``os.environ`` once the
+    configuration is read); returns the names removed.
+
+    ``/proc/<pid>/environ`` keeps showing the process's initial environment whatever is
+    removed here: the sandbox keeps jobs from seeing the server's /proc at all."""
+    removed = [name for name in SECRET_VARIABLES if name in environ]
+    for name in removed:
+        del environ[name]
+    return removed
 
 
 def _positive(var: str, text: str, kind: type[int] | type[float]) -> int | float:

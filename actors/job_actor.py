@@ -208,6 +208,8 @@ class JobActor(ConveyorActor):
         nonce = new_nonce()
         script = render_job_script(self.job, self.plan, contexts, nonce)
         image = interpolate(self.job.image, contexts) if self.job.image else None
+        container_env = {k: interpolate(str(v), contexts)
+                         for k, v in self.job.container_env.items()}
         return RunJob(
             build_id=self.build_id,
             job_row_id=self.job_row_id,
@@ -225,6 +227,7 @@ class JobActor(ConveyorActor):
             resume=resume,
             runs_on=_runs_on(self.job.runs_on, contexts),
             release_to=None if self.job.outputs else self.parent,
+            container_env=container_env,
         )
 
     def _record_start(self, resume: bool) -> None:

@@ -119,7 +119,7 @@ class JobCalls:
             namespace=self.settings.namespace, build_id=run.build_id, job_key=run.job_key,
             attempt=run.attempt, image=self.image(run), script=run.script, env=dict(run.env),
             timeout_s=job_timeout(run), cpu=run.cpu, memory=run.memory,
-            ttl_s=self.settings.ttl_s, annotations=notes,
+            ttl_s=self.settings.ttl_s, annotations=notes, container_env=dict(run.container_env),
         )
         meta = manifest["metadata"]
         assert isinstance(meta, dict)

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,10 @@ import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
+from actors.job_env import conveyor_bin_dirs, job_environment
 from actors.messages import AppendLines, JobExited, JobLaunched, RunJob, StepEventSeen, StopJob
+from actors.sandbox import SANDBOX_PATH, Sandbox, probe_sandbox
+from actors.sandbox import command as sandbox_command
 from actors.services import Services
 from workflow.markers import MarkerParser
 
@@ -34,8 +38,8 @@ KILL_GRACE_S = 5.0
 # Benchmarks set this to a list to receive (handle, "spawn"|"exit", monotonic time).
 TIMELINE: list[tuple[str, str, float]] | None = None
 READ_SIZE = 1 << 16
-# Inherited from the runtime's own environment so tools behave as in a shell.
-_PASSTHROUGH_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
+# Jobs write files as a login shell would, whatever mask the server keeps for its own.
+JOB_UMASK = 0o022
 
 
 def describe_exit(code: int) -> str:
@@ -80,6 +84,8 @@ class _Process:
                 os.killpg(self.proc.pid, sig)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        isolation = self.actor.isolation
+        sandbox = isolation.sandbox
         workspace = self.workdir / "workspace"
         workspace.mkdir(parents=True, exist_ok=True)
         script = self.workdir / "job.sh"
@@ -88,26 +94,44 @@ class _Process:
         # script then spends no processes on a temp dir of its own.
         temp = self.workdir / "tmp"
         temp.mkdir(exist_ok=True)
-        env = {k: os.environ[k] for k in _PASSTHROUGH_ENV if k in os.environ}
-        env["HOME"] = str(self.workdir)
-        env.update(self.run.env)
-        env["CONVEYOR_TEMP_DIR"] = env["TMPDIR"] = str(temp)
-        if self.actor.isolation.pid_namespace:
+        env = job_environment(
+            os.environ, home=str(self.workdir), temp=str(temp), job_env=self.run.env,
+            container_env=self.run.container_env,
+            sandbox_path=SANDBOX_PATH if sandbox else None,
+            sandbox_user=sandbox.user if sandbox else None,
+            drop_from_path=self.actor.path_drops,
+        )
+        if isolation.pid_namespace:
             # The script is init of the job's pid namespace: the kernel kills whatever
             # the job left running when it exits, so the script need not search for it.
             env["CONVEYOR_NO_REAP"] = "1"
+        argv = ["/bin/sh", str(script)]
+        if sandbox is not None:
+            if sandbox.owner is not None:  # the job's own uid must own its directory
+                for path in (self.workdir, workspace, temp, script):
+                    os.chown(path, *sandbox.owner)
+            argv = sandbox_command(sandbox, job_dir=str(self.workdir), cwd=str(workspace),
+                                   argv=argv)
+        else:
+            argv = [*isolation.prefix, *argv]
         return subprocess.Popen(
-            [*self.actor.isolation.prefix, "/bin/sh", str(script)],
+            argv,
             cwd=workspace,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill it and all children
+            umask=JOB_UMASK,
         )
 
     def _loop(self, stop: threading.Event) -> None:
         run = self.run
+        refusal = self.actor.admit(run) if self.actor.admit is not None else None
+        if refusal is not None:
+            tell_safely(run.reply_to, JobExited(None, refusal, infrastructure=True))
+            self.actor.finished(run.name)
+            return
         if TIMELINE is not None:
             TIMELINE.append((run.name, "spawn", time.monotonic()))
         try:
@@ -192,20 +216,27 @@ class _Process:
 
 @dataclass(frozen=True)
 class Isolation:
-    """How job processes are tied to the executor's life.
+    """How job processes are kept from the server, and tied to the executor's life.
 
-    A job's processes must not outlive an executor that dies (kill -9): its build is taken
-    over and the job run again elsewhere, so a survivor would run it twice. ``setpriv
-    --pdeathsig`` kills the job when the thread that started it dies; ``unshare --pid
-    --kill-child`` puts all of the job's processes in a pid namespace that the kernel tears
-    down with its init — including steps that started their own sessions.
+    ``sandbox``: each job runs in a bubblewrap sandbox (actors/sandbox.py) — its own
+    files, pid namespace and uid — which also dies with the executor. Without one, a
+    job's processes must still not outlive an executor that dies (kill -9): its build is
+    taken over and the job run again elsewhere, so a survivor would run it twice.
+    ``setpriv --pdeathsig`` kills the job when the thread that started it dies; ``unshare
+    --pid --kill-child`` puts all of the job's processes in a pid namespace that the
+    kernel tears down with its init — including steps that started their own sessions.
+    ``unsandboxed`` says why there is no sandbox, when one was asked for.
     """
 
     prefix: tuple[str, ...] = ()
     pid_namespace: bool = False
+    sandbox: Sandbox | None = None
+    unsandboxed: str = ""
 
     @property
     def description(self) -> str:
+        if self.sandbox is not None:
+            return self.sandbox.description
         if self.pid_namespace:
             return "pid namespace + parent-death signal"
         return "parent-death signal" if self.prefix else "none (processes may outlive us)"
@@ -215,18 +246,26 @@ _DEATHSIG = ("setpriv", "--pdeathsig", "KILL")
 _PIDNS = ("unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc")
 
 
-def probe_isolation() -> Isolation:
-    """The strongest isolation this machine allows (unshare needs CAP_SYS_ADMIN)."""
+def probe_isolation(sandbox_dir: Path | None = None) -> Isolation:
+    """The strongest isolation this machine allows: the sandbox when ``sandbox_dir`` (a
+    private directory for its files) is given and it works, else processes tied to us
+    (unshare needs CAP_SYS_ADMIN)."""
+    unsandboxed = ""
+    if sandbox_dir is not None:
+        sandbox, note = probe_sandbox(sandbox_dir)
+        if sandbox is not None:
+            return Isolation(pid_namespace=True, sandbox=sandbox)
+        unsandboxed = note
     for prefix, pidns in ((_DEATHSIG + _PIDNS, True), (_DEATHSIG, False)):
         try:
             done = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if done.returncode == 0:
-            return Isolation(prefix, pidns)
+            return Isolation(prefix, pidns, unsandboxed=unsandboxed)
     log.warning("local backend: neither setpriv nor unshare work here; job processes may "
                 "outlive a crashed executor")
-    return Isolation()
+    return Isolation(unsandboxed=unsandboxed)
 
 
 def _namespace_init(unshare_pid: int) -> int | None:
@@ -248,16 +287,21 @@ class LocalActor(ConveyorActor):
     kind = "LocalActor"
 
     def __init__(self, services: Services, workdir: Path, *, on_crash: FailureHook | None = None,
-                 isolation: Isolation | None = None):
+                 isolation: Isolation | None = None,
+                 admit: Callable[[RunJob], str | None] | None = None):
         super().__init__("backend/local", on_crash=on_crash)
         self.services = services
         self.workdir = workdir
         self.isolation = isolation or Isolation()
+        # Asked on the job's own thread before it starts: a reason to refuse it, or None.
+        self.admit = admit
+        self.path_drops = conveyor_bin_dirs()
         self._procs: dict[str, _Process] = {}
         self._lock = threading.Lock()
 
     def on_start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        # Private: jobs' scripts and workspaces are nobody else's business on this host.
+        self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.state = f"running (isolation: {self.isolation.description})"
 
     def on_stop(self) -> None:

@@ -110,6 +110,8 @@ class RunJob:
     # The BuildActor to tell at once when the job succeeds, before its output is drained
     # (set only for jobs that declare no outputs: nothing a dependent reads can change).
     release_to: Any = None
+    # The job's `container.env`: the container's own variables, under `env` (job env wins).
+    container_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

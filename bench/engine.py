@@ -9,6 +9,7 @@ backend) and measures, in the same run:
 - log ingest of one job printing 1,000,000 lines of 80 characters, and peak RSS.
 
 Usage: .venv/bin/python -m bench.engine [--jobs 500] [--chain 100] [--lines 1000000]
+       [--sandbox]
 """
 
 from __future__ import annotations
@@ -48,13 +49,17 @@ def main() -> int:
     p.add_argument("--chain", type=int, default=100)
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--sandbox", action="store_true",
+                   help="run jobs in the sandbox, as `conveyor serve` does (default: trusted, "
+                        "as `conveyor run`)")
     args = p.parse_args()
 
     raw = raw_spawn_rate(args.jobs, args.concurrency)
     print(f"raw spawn rate (sh -c true, {args.concurrency} threads): {raw:,.0f}/s")
 
     with tempfile.TemporaryDirectory() as tmp, \
-            engine(Path(tmp), max_jobs=args.concurrency, max_builds=4) as eng:
+            engine(Path(tmp), max_jobs=args.concurrency, max_builds=4,
+                   local_trusted=not args.sandbox) as eng:
             wide = "jobs:\n" + "".join(
                 f"  j{i}: {{steps: [{{run: 'true'}}]}}\n" for i in range(args.jobs))
             start = time.perf_counter()

@@ -79,6 +79,7 @@ def main(argv: list[str]) -> int:
             "listen": "127.0.0.1:0",
             "queue_url": "memory://",
             "workdir": Path(tmp) / "work",
+            "local_trusted": True,  # the caller's own jobs on their machine: no sandbox
         }
         if not os.environ.get("CONVEYOR_DATABASE_URL"):
             overrides["database_url"] = f"sqlite:///{Path(tmp) / 'conveyor.db'}"

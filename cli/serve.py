@@ -8,6 +8,7 @@ import sys
 
 from observability.logs import LogFormatError, configure_logging
 from runtime import Config, ConfigError, serve
+from runtime_config import forget_secrets
 
 
 def main(argv: list[str]) -> int:
@@ -38,6 +39,10 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"conveyor serve: {exc}", file=sys.stderr)
         return 2
+    # Read once: what the server starts later must not inherit the secrets, and the
+    # files it creates (database, work directories) are its own.
+    forget_secrets(os.environ)
+    os.umask(0o077)
     return serve(config)
 
 

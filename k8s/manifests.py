@@ -112,6 +112,7 @@ def build_job_manifest(
     ttl_s: int = 3600,
     node_selector: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
+    container_env: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """The batch/v1 Job for one attempt of one Conveyor job.
 
@@ -130,11 +131,16 @@ def build_job_manifest(
         raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or ttl_s < 0:
         raise ValueError(f"ttl_s must be a non-negative integer, got {ttl_s!r}")
-    for key in env:
-        if not isinstance(key, str) or not key or "=" in key:
-            raise ValueError(f"env: invalid variable name {key!r}")
-        if not isinstance(env[key], str):
-            raise ValueError(f"env[{key!r}]: value must be a string, got {env[key]!r}")
+    for where, values in (("container_env", container_env or {}), ("env", env)):
+        for key in values:
+            if not isinstance(key, str) or not key or "=" in key:
+                raise ValueError(f"{where}: invalid variable name {key!r}")
+            if not isinstance(values[key], str):
+                raise ValueError(f"{where}[{key!r}]: value must be a string, "
+                                 f"got {values[key]!r}")
+    # The container's own env first, the workflow's over it: on GitHub `container.env`
+    # is the container's and the job env is passed to every step (`docker exec -e`).
+    merged = {**(container_env or {}), **env}
     resources: dict[str, str] = {}
     for res, value in (("cpu", _quantity("cpu", cpu)), ("memory", _quantity("memory", memory))):
         if value is not None:
@@ -149,7 +155,7 @@ def build_job_manifest(
         "workingDir": WORKSPACE,
         # The script is the container's PID 1: when it exits every process of the job is
         # killed with the container, so it need not search /proc for leftovers.
-        "env": [{"name": k, "value": escape_for_kubernetes(v)} for k, v in env.items()]
+        "env": [{"name": k, "value": escape_for_kubernetes(v)} for k, v in merged.items()]
         + [{"name": "CONVEYOR_NO_REAP", "value": "1"}],
         "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
         "securityContext": {
@@ -163,6 +169,11 @@ def build_job_manifest(
     pod_spec: dict[str, object] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
+        # Spelled out though they are the defaults: a job shares nothing with the node.
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
+        "shareProcessNamespace": False,
         # Service discovery variables would leak cluster details into every build's env.
         "enableServiceLinks": False,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},

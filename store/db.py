@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -147,7 +147,8 @@ def _open_sqlite(url: str, pool: int | None) -> tuple[peewee.Database, str | Non
         path = os.path.join(temp_dir, "conveyor.db")
     else:
         parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        _owner_only(path)
     db = PooledSqliteDatabase(
         path,
         max_connections=max_conn,
@@ -166,6 +167,16 @@ def _open_sqlite(url: str, pool: int | None) -> tuple[peewee.Database, str | Non
         autoconnect=False,
     )
     return db, temp_dir
+
+
+def _owner_only(path: str) -> None:
+    """Create the database file 0600 (SQLite gives its -wal and -shm files the same
+    mode), or narrow one that exists: it holds every token's hash and every log."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with suppress(FileNotFoundError):
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
 
 
 def _open_postgres(url: str, pool: int | None) -> peewee.Database:

@@ -194,3 +194,9 @@ def revoke_token(token_id: int) -> TokenRecord:
             (ApiToken.id == token_id) & ApiToken.revoked_at.is_null()
         ).execute()
         return get_token(token_id)
+
+
+@store_call
+def user_count() -> int:
+    """How many users exist (an unsandboxed local backend runs jobs for one only)."""
+    return int(User.select().count())

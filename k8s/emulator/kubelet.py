@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actors.sandbox import SANDBOX_PATH, Sandbox
+from actors.sandbox import command as sandbox_command
 from k8s.emulator.expansion import expand
 from k8s.emulator.faults import Faults
 from k8s.emulator.logs import LogFile
@@ -108,8 +110,10 @@ class Kubelet:
         *,
         pull_backoff_s: float,
         grace_cap_s: float,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.store = store
+        self.sandbox = sandbox
         self.faults = faults
         self.workdir = workdir
         self.pull_backoff_s = pull_backoff_s
@@ -251,6 +255,8 @@ class Kubelet:
                 argv = [
                     "/emulator: the image's entrypoint is unknown; give the container a command"
                 ]
+            elif self.sandbox is not None:
+                argv = self._isolated(argv, fs, fs / workdir.lstrip("/"), env)
             cp = ContainerProcess(
                 argv=argv,
                 cwd=fs / workdir.lstrip("/"),
@@ -261,6 +267,17 @@ class Kubelet:
             run.containers[c["name"]] = cp
             cp.start()
         self._report(run)
+
+    def _isolated(self, argv: list[str], fs: Path, cwd: Path, env: dict[str, str]) -> list[str]:
+        """The container's command in the sandbox: the pod's root directory is all of the
+        node it sees (the image's PATH, not the emulator's)."""
+        assert self.sandbox is not None
+        owner = self.sandbox.owner
+        if owner is not None:
+            for path in [fs, *fs.rglob("*")]:
+                os.chown(path, *owner)
+        env["PATH"] = SANDBOX_PATH
+        return sandbox_command(self.sandbox, job_dir=str(fs), cwd=str(cwd), argv=argv)
 
     def _report(self, run: PodRun) -> None:
         """Write the containers' current state into the pod's status."""

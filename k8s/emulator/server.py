@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from actors.sandbox import Sandbox, probe_sandbox
 from k8s.emulator.admin import Control, add_admin_routes
 from k8s.emulator.controller import JobController
 from k8s.emulator.faults import DEFAULT_UNSCHEDULABLE, Faults, RequestStats
@@ -40,6 +41,7 @@ class EmulatorApp:
             workdir,
             pull_backoff_s=settings.pull_backoff_s,
             grace_cap_s=settings.grace_cap_s,
+            sandbox=_pod_sandbox(workdir) if settings.isolate_pods else None,
         )
         self.controller = JobController(self.store, self.kubelet)
         self.api = Api(self.store, self.controller, self.kubelet, self.faults, self.stats, settings)
@@ -69,6 +71,13 @@ class EmulatorApp:
         await self.kubelet.shutdown()
         self.controller.close()
         await self.runner.cleanup()
+
+
+def _pod_sandbox(workdir: Path) -> Sandbox:
+    sandbox, note = probe_sandbox(workdir / ".sandbox")
+    if sandbox is None:
+        raise RuntimeError(f"isolate_pods: {note}")
+    return sandbox
 
 
 class Emulator:

@@ -169,6 +169,8 @@ class Cluster:
             "CONVEYOR_RECONCILE_S": "0.5",
             "CONVEYOR_DRAIN_S": "1",
             "CONVEYOR_DB_RETRY_S": "60",
+            # The jobs count their completions in a file of the test's: outside a sandbox.
+            "CONVEYOR_LOCAL_TRUSTED": "1",
         })
         if proc.role == "pipeline":
             env["CONVEYOR_EXECUTOR_ADDR"] = ",".join(e.address for e in self.executors)
