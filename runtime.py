@@ -66,7 +66,7 @@ DEFAULT_METRICS_LISTEN = "127.0.0.1:9090"
 # Of the shutdown bound (CONVEYOR_DRAIN_S), what running builds may not use: the time
 # left to stop the actors, hand builds over and close connections.
 STOP_RESERVE_S = 5.0
-STOP_RESERVE_SHARE = 0.25
+STOP_RESERVE_SHARE = 0.5
 SUPERVISOR_ANSWER_S = 5.0
 
 

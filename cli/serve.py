@@ -108,25 +108,38 @@ def db_main(argv: list[str]) -> int:
 EXIT_WATCHDOG = 1
 
 
-def _watchdog(runtime: Runtime) -> None:
-    """The shutdown bound's backstop: whatever still blocks at the deadline (a driver
-    call that ignores interrupts, a thread that will not join), the process ends."""
-    assert runtime.deadline is not None
-    time.sleep(max(0.0, runtime.deadline - time.monotonic()))
-    print(f"conveyor serve: shutdown took longer than CONVEYOR_DRAIN_S="
-          f"{runtime.config.drain_s:g}s; exiting now", file=sys.stderr, flush=True)
-    os._exit(EXIT_WATCHDOG)
+class _Watchdog:
+    """The shutdown bound's backstop, armed when stopping begins. At the deadline the
+    process ends: quietly with its own exit code when the runtime had stopped and only
+    the interpreter's teardown was left; else (a driver call that ignores interrupts, a
+    thread that will not join) saying so, with exit code 1."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.exit_code: int | None = None  # set once the runtime has stopped
+        self._thread: threading.Thread | None = None
+
+    def arm(self) -> None:
+        self.runtime.request_stop()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="shutdown-watchdog",
+                                            daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        deadline = self.runtime.deadline
+        assert deadline is not None
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        if self.exit_code is not None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(self.exit_code)
+        print(f"conveyor serve: shutdown took longer than CONVEYOR_DRAIN_S="
+              f"{self.runtime.config.drain_s:g}s; exiting now", file=sys.stderr, flush=True)
+        os._exit(EXIT_WATCHDOG)
 
 
-def _arm_watchdog(runtime: Runtime, armed: list[threading.Thread]) -> None:
-    runtime.request_stop()
-    if not armed:
-        armed.append(threading.Thread(target=_watchdog, args=(runtime,),
-                                      name="shutdown-watchdog", daemon=True))
-        armed[0].start()
-
-
-def install_signal_handlers(runtime: Runtime, armed: list[threading.Thread]) -> None:
+def install_signal_handlers(runtime: Runtime, watchdog: _Watchdog) -> None:
     """SIGTERM/SIGINT: graceful stop, bounded by CONVEYOR_DRAIN_S (a second one ends the
     process at once); SIGUSR1: dump every thread's stack to the log."""
     received: list[int] = []
@@ -139,7 +152,7 @@ def install_signal_handlers(runtime: Runtime, armed: list[threading.Thread]) -> 
         received.append(signum)
         log.info("received %s: shutting down gracefully, within %gs", name,
                  runtime.config.drain_s)
-        _arm_watchdog(runtime, armed)
+        watchdog.arm()
 
     signal.signal(signal.SIGTERM, graceful)
     signal.signal(signal.SIGINT, graceful)
@@ -156,28 +169,36 @@ def serve(config: Config) -> int:
     if not config.metrics_listen:
         config = replace(config, metrics_listen=DEFAULT_METRICS_LISTEN)
     runtime = Runtime(config)
-    armed: list[threading.Thread] = []
-    install_signal_handlers(runtime, armed)
+    watchdog = _Watchdog(runtime)
+    install_signal_handlers(runtime, watchdog)
+    code = EXIT_WATCHDOG
     try:
-        try:
-            runtime.start()
-        except StartCancelled as exc:
-            log.info("%s", exc)
-            return 0
-        except ConfigError as exc:
-            print(f"conveyor serve: {exc}", file=sys.stderr)
-            return 2
-        except (ListenFailed, StartFailed) as exc:
-            print(f"conveyor serve: {exc}", file=sys.stderr)
-            return 1
-        print(f"conveyor serving role {config.role} on {runtime.address}", flush=True)
-        while not runtime.stopping.wait(0.5):
-            if runtime.fatal.is_set():
-                log.critical("fatal: %s", runtime.fatal_reason)
-                return 70
-        if config.runs_executor:
-            runtime.drain(runtime.drain_budget())
-        return 0
+        code = _serve(runtime)
+        return code
     finally:
-        _arm_watchdog(runtime, armed)  # whatever ended the run, stopping is bounded too
+        watchdog.arm()  # whatever ended the run, stopping is bounded too
         runtime.stop()
+        watchdog.exit_code = code
+
+
+def _serve(runtime: Runtime) -> int:
+    config = runtime.config
+    try:
+        runtime.start()
+    except StartCancelled as exc:
+        log.info("%s", exc)
+        return 0
+    except ConfigError as exc:
+        print(f"conveyor serve: {exc}", file=sys.stderr)
+        return 2
+    except (ListenFailed, StartFailed) as exc:
+        print(f"conveyor serve: {exc}", file=sys.stderr)
+        return 1
+    print(f"conveyor serving role {config.role} on {runtime.address}", flush=True)
+    while not runtime.stopping.wait(0.5):
+        if runtime.fatal.is_set():
+            log.critical("fatal: %s", runtime.fatal_reason)
+            return 70
+    if config.runs_executor:
+        runtime.drain(runtime.drain_budget())
+    return 0
