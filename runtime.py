@@ -1,4 +1,5 @@
-"""The composition root: wires adapters from configuration and runs a Conveyor process.
+"""The composition root: wires adapters from configuration and runs a Conveyor process
+(the process around it, signals and exit codes, is `cli.serve`).
 
 Everything is chosen here from ``Config`` (12-factor: ``CONVEYOR_*`` environment
 variables, overridable by flags): the database (``sqlite:`` or ``postgresql:``), the queue
@@ -11,16 +12,14 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
 import grpc
+import peewee
 import pykka
 
 import store
@@ -46,11 +45,18 @@ from rpc.client import BearerToken
 from rpc.executor_service import ExecutorServicer
 from rpc.pipeline_service import PipelineServicer
 from rpc.server import build_server, stop_server
-from runtime_config import Config, ConfigError, ListenFailed, parse_image_map
+from runtime_config import (
+    Config,
+    ConfigError,
+    ListenFailed,
+    StartCancelled,
+    StartFailed,
+    parse_image_map,
+)
 from store.changes import ChangeFeed
-from store.migrations import migrate
 
-__all__ = ["Config", "ConfigError", "Runtime", "executor_channel", "parse_image_map", "serve"]
+__all__ = ["Config", "ConfigError", "ListenFailed", "Runtime", "StartCancelled", "StartFailed",
+           "executor_channel", "open_store", "parse_image_map"]
 
 log = logging.getLogger("conveyor.runtime")
 
@@ -58,9 +64,53 @@ VERSION = "0.1.0"
 # `serve` only (`run` and tests serve none); loopback unless configured: in a cluster the
 # ConfigMap sets 0.0.0.0 for the probes.
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9090"
+# Of the shutdown bound (CONVEYOR_DRAIN_S), what running builds may not use: the time
+# left to stop the actors, hand builds over and close connections.
+STOP_RESERVE_S = 5.0
+STOP_RESERVE_SHARE = 0.5
+SUPERVISOR_ANSWER_S = 5.0
 
 
+def open_store(config: Config, *, stop: threading.Event | None = None,
+               migrate: bool | None = None) -> list[int]:
+    """Open the configured database and prove it usable, for every command that uses it;
+    returns the migrations applied now.
 
+    ``migrate``: True applies pending migrations (under PostgreSQL's advisory lock),
+    None only on SQLite (the embedded database migrates itself), False never. Unless
+    migrated here, a schema that is missing or behind refuses, saying to run
+    ``conveyor db migrate``. Raises `ConfigError` (a malformed URL or setting),
+    `StartFailed` (one line: the database is missing, unreachable or not migrated) or
+    `StartCancelled` (``stop`` was set while waiting).
+    """
+    try:
+        db = store.open_database(config.database_url)
+    except store.DatabaseConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    except store.StoreError as exc:
+        raise StartFailed(str(exc)) from None
+    try:
+        store.check_connection(stop)
+        if stop is not None and stop.is_set():
+            raise StartCancelled("stopped while connecting to the database")
+        if migrate or (migrate is None and store.backend() == "sqlite"):
+            return store.migrate(db, stop=stop)
+        store.require_current_schema(db)
+    except BaseException as exc:
+        store.close_database()
+        if stop is not None and stop.is_set():
+            raise StartCancelled("stopped while opening the database") from None
+        if isinstance(exc, store.StoreError):
+            raise StartFailed(str(exc)) from None
+        if isinstance(exc, peewee.PeeweeException):
+            raise StartFailed(f"the database failed: {_first_line(exc)}") from None
+        raise
+    return []
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 class _LateStub:
@@ -97,6 +147,8 @@ class Runtime:
         # Role `all` calls its own ExecutorService: a secret nobody else ever sees.
         self.internal_token = config.internal_token or tokens.new_token()
         self.observability: ObservabilityServer | None = None
+        # When shutdown must be over (monotonic): CONVEYOR_DRAIN_S after the stop request.
+        self.deadline: float | None = None
         self._stops: list[tuple[str, Callable[[], None]]] = []
 
     @property
@@ -106,16 +158,17 @@ class Runtime:
 
     # -- start -----------------------------------------------------------------------
     def start(self) -> None:
+        """Start every part in order. Raises `ConfigError`, `ListenFailed`, `StartFailed`,
+        or `StartCancelled` when ``stopping`` is set meanwhile; call `stop` either way."""
         cfg = self.config
-        db = store.open_database(cfg.database_url)
+        open_store(cfg, stop=self.stopping, migrate=cfg.migrate_on_start)
         self._stops.append(("database", store.close_database))
-        is_sqlite = cfg.database_url.startswith("sqlite:")
-        if cfg.migrate_on_start or (cfg.migrate_on_start is None and is_sqlite):
-            migrate(db)
+        self._check_stopping("opening the database")
         self.queue = open_queue(cfg.queue_url, queue=cfg.queue_name, prefix=cfg.queue_prefix)
         self._stops.append(("queue", self.queue.close))
         if cfg.runs_executor:
             self._start_executor(self.queue)
+            self._check_stopping("starting the executor")
         late = _LateStub()
         pipeline = PipelineServicer(
             late, self.queue, self.feed,  # type: ignore[arg-type]
@@ -131,7 +184,8 @@ class Runtime:
             auth=Authenticator(store, self.internal_token),
         )
         self.server.start()
-        self._stops.append(("grpc server", lambda: stop_server(self.server, grace=2.0)))
+        self._stops.append(("grpc server", lambda: stop_server(
+            self.server, grace=min(2.0, self._left(floor=0.1)))))
         if pipeline is not None:
             self.channel = executor_channel(cfg.executor_addr or self.address,
                                             self.internal_token)
@@ -144,7 +198,12 @@ class Runtime:
         # outliers in bench.k8s).
         gc.freeze()
         self._stops.append(("frozen objects", gc.unfreeze))
+        self._check_stopping("starting the servers")
         log.info("conveyor %s (role %s) listening on %s", VERSION, cfg.role, self.address)
+
+    def _check_stopping(self, phase: str) -> None:
+        if self.stopping.is_set():
+            raise StartCancelled(f"stopped while {phase}")
 
     def _start_observability(self) -> None:
         cfg = self.config
@@ -179,10 +238,18 @@ class Runtime:
         )
         self.supervisor = Supervisor.start(services, queue, specs, sup_config, self._on_fatal)
         self._stops.append(("actors", self._stop_actors))
-        try:
-            self.supervisor.proxy().ping().get(timeout=15)
-        except (pykka.ActorDeadError, pykka.Timeout) as exc:
-            raise RuntimeError(f"the executor engine did not start: {exc!r}") from exc
+        answered = self.supervisor.proxy().ping()
+        give_up = time.monotonic() + 15
+        # In slices, so a stop asked for meanwhile is seen at once.
+        while not self.stopping.is_set():
+            try:
+                answered.get(timeout=0.2)
+                return
+            except pykka.Timeout:
+                if time.monotonic() >= give_up:
+                    raise StartFailed("the executor engine did not answer within 15s") from None
+            except pykka.ActorDeadError as exc:
+                raise StartFailed(f"the executor engine did not start: {exc}") from None
 
     def _backend_spec(self, services: Services) -> Callable[[Any], pykka.ActorRef[Any]]:
         if self.config.backend == "local":
@@ -215,10 +282,25 @@ class Runtime:
     def _stop_actors(self) -> None:
         if self.supervisor is not None and self.supervisor.is_alive():
             try:
-                self.supervisor.stop(block=True, timeout=30)
+                self.supervisor.stop(block=True, timeout=self._left(floor=1.0))
             except pykka.Timeout:
-                log.error("supervisor did not stop in time")
-        pykka.ActorRegistry.stop_all(block=True, timeout=10)
+                log.error("the supervisor did not stop in time")
+        # Whatever outlived the supervisor: last started, first stopped (as pykka's
+        # stop_all), sharing the time left instead of a fixed timeout each.
+        stuck: set[str] = set()
+        for ref in reversed(pykka.ActorRegistry.get_all()):
+            try:
+                ref.stop(block=True, timeout=self._left(floor=0.1))
+            except pykka.Timeout:
+                stuck.add(ref.actor_class.__name__)
+        if stuck:
+            log.error("actors did not stop in time: %s", ", ".join(sorted(stuck)))
+
+    def _left(self, floor: float = 0.0) -> float:
+        """Seconds left before the shutdown deadline (at least ``floor``)."""
+        if self.deadline is None:
+            return max(floor, self.config.drain_s)
+        return max(floor, self.deadline - time.monotonic())
 
     def issue_local_token(self, user: str = "local", ttl_s: float = 24 * 3600) -> str:
         """A fresh token of the instance admin ``user`` (created if missing), for
@@ -229,27 +311,58 @@ class Runtime:
         return secret
 
     # -- stop ------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """What SIGTERM does: stop, leaving CONVEYOR_DRAIN_S for the whole shutdown."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.config.drain_s
+        self.stopping.set()
+
     def drain(self, timeout: float) -> bool:
         """Graceful first step: take no new builds, wait for running ones to finish."""
         if self.supervisor is None or not self.supervisor.is_alive():
             return True
-        proxy = self._supervisor_proxy()
-        proxy.stop_accepting().get(timeout=5)
-        idle = cast(threading.Event, self.supervisor.proxy().idle.get(timeout=5))
-        return idle.wait(timeout)
+        give_up = time.monotonic() + timeout
+        # A supervisor that cannot answer this quickly is stuck (retrying the database):
+        # its builds cannot finish either, so waiting longer would only delay handover.
+        answer_s = max(0.1, min(timeout, SUPERVISOR_ANSWER_S))
+        try:
+            self._supervisor_proxy().stop_accepting().get(timeout=answer_s)
+            idle = cast(threading.Event, self.supervisor.proxy().idle.get(timeout=answer_s))
+        except pykka.Timeout:
+            log.warning("the supervisor did not answer within %.0fs (retrying the "
+                        "database?): stopping without draining", answer_s)
+            return False
+        except pykka.ActorDeadError:
+            return True
+        if idle.wait(max(0.0, give_up - time.monotonic())):
+            return True
+        log.warning("builds still running after %.0fs: handing them over", timeout)
+        return False
+
+    def drain_budget(self) -> float:
+        """How long running builds may drain: the shutdown bound less the stop reserve."""
+        reserve = min(STOP_RESERVE_S, self.config.drain_s * STOP_RESERVE_SHARE)
+        return max(0.0, self._left() - reserve)
 
     def _supervisor_proxy(self) -> SupervisorProxy:
         assert self.supervisor is not None
         return cast(SupervisorProxy, self.supervisor.proxy())
 
     def stop(self) -> None:
+        """Stop every started part in reverse order, within the shutdown deadline."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.config.drain_s
         self.stopping.set()
+        # Drained or not, store calls now fail instead of retrying: an actor blocked
+        # in a retry loop would otherwise hold up its stop for the whole retry budget.
+        store.interrupt_retries()
         while self._stops:
             name, fn = self._stops.pop()
             try:
                 fn()
-            except Exception:
-                log.exception("stopping %s failed", name)
+            except Exception as exc:
+                log.error("stopping %s failed: %s", name, _first_line(exc),
+                          exc_info=log.isEnabledFor(logging.DEBUG))
 
     # -- introspection -----------------------------------------------------------------
     def describe_actors(self) -> list[ActorDescription]:
@@ -300,47 +413,3 @@ def _redact(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
-
-
-def install_signal_handlers(runtime: Runtime) -> None:
-    """SIGTERM/SIGINT: graceful stop; SIGUSR1: dump every thread's stack to the log."""
-
-    def graceful(signum: int, _frame: Any) -> None:
-        log.info("received %s: shutting down gracefully", signal.Signals(signum).name)
-        runtime.stopping.set()
-
-    signal.signal(signal.SIGTERM, graceful)
-    signal.signal(signal.SIGINT, graceful)
-    signal.signal(signal.SIGUSR1, lambda *_: pykka.debug.log_thread_tracebacks())
-
-
-def serve(config: Config) -> int:
-    """Run until SIGTERM; returns the process exit code (non-zero after escalation)."""
-    import pykka.debug  # noqa: F401  (SIGUSR1 handler)
-
-    if not config.metrics_listen:
-        config = replace(config, metrics_listen=DEFAULT_METRICS_LISTEN)
-    runtime = Runtime(config)
-    install_signal_handlers(runtime)
-    try:
-        try:
-            runtime.start()
-        except ListenFailed as exc:
-            print(f"conveyor serve: {exc}", file=sys.stderr)
-            return 1
-        print(f"conveyor serving role {config.role} on {runtime.address}", flush=True)
-        while not runtime.stopping.wait(0.5):
-            if runtime.fatal.is_set():
-                log.critical("fatal: %s", runtime.fatal_reason)
-                return 70
-        if config.runs_executor:
-            drained = runtime.drain(config.drain_s)
-            if not drained:
-                log.warning("builds still running after %.0fs: handing them over", config.drain_s)
-        return 0
-    finally:
-        runtime.stop()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(serve(Config.from_env()))

@@ -6,6 +6,7 @@ a process refuses to start instead of failing later.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import uuid
@@ -23,6 +24,15 @@ class ListenFailed(OSError):
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed (names the variable)."""
+
+
+class StartFailed(RuntimeError):
+    """A process could not start for a reason outside its configuration's syntax (the
+    database is missing, unreachable or not migrated); the message is one line."""
+
+
+class StartCancelled(RuntimeError):
+    """A stop was asked for (SIGTERM) while the process was still starting."""
 
 
 def _default_home() -> Path:
@@ -121,7 +131,16 @@ class Config:
 
     def check(self) -> None:
         if self.role not in ROLES:
-            raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
+            raise ConfigError(
+                f"CONVEYOR_ROLE (--role) must be one of {', '.join(ROLES)}, got {self.role!r}")
+        _check_scheme("CONVEYOR_DATABASE_URL", self.database_url,
+                      ("sqlite", "postgresql", "postgres"),
+                      "sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME")
+        _check_scheme("CONVEYOR_AMQP_URL", self.queue_url, ("memory", "amqp", "amqps"),
+                      "memory:// or amqp://USER:PASSWORD@HOST:5672/VHOST")
+        _check_listen("CONVEYOR_LISTEN", self.listen)
+        if self.metrics_listen not in ("", "off"):
+            _check_listen("CONVEYOR_METRICS_LISTEN", self.metrics_listen)
         if self.backend not in ("local", "kubernetes"):
             raise ConfigError(f"CONVEYOR_BACKEND must be local or kubernetes, got {self.backend!r}")
         if self.role == "pipeline" and not self.executor_addr:
@@ -179,9 +198,29 @@ def _positive(var: str, text: str, kind: type[int] | type[float]) -> int | float
         value = kind(text)
     except ValueError:
         raise ConfigError(f"{var} must be {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{var} must be a finite number, got {text!r}")
     if value <= 0:
         raise ConfigError(f"{var} must be positive, got {text!r}")
     return value
+
+
+def _shown(url: str) -> str:
+    return url.split("@")[-1] if "@" in url else url  # never echo credentials
+
+
+def _check_scheme(var: str, url: str, schemes: tuple[str, ...], example: str) -> None:
+    scheme, sep, _ = url.partition("://")
+    if not sep and url.lower().startswith("sqlite:"):
+        scheme, sep = "sqlite", ":"  # sqlite:relative.db: the store names what is wrong
+    if not sep or scheme.lower() not in schemes:
+        raise ConfigError(f"{var}: unsupported URL {_shown(url)!r}: use {example}")
+
+
+def _check_listen(var: str, listen: str) -> None:
+    _host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{var} must be host:port (e.g. 127.0.0.1:50051), got {listen!r}")
 
 
 def parse_image_map(var: str, text: str) -> dict[str, str]:

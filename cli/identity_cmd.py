@@ -10,6 +10,8 @@ database owns the instance anyway).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -139,45 +141,89 @@ def whoami_main(argv: list[str]) -> int:
 
 
 def admin_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="conveyor admin", description="Instance administration.")
+    p = argparse.ArgumentParser(
+        prog="conveyor admin", description="Instance administration, straight on the database.")
     sub = p.add_subparsers(dest="action", required=True)
-    boot = sub.add_parser("bootstrap", help="create the first instance admin and print a token")
+    boot = sub.add_parser(
+        "bootstrap", help="create the first instance admin and print a token",
+        description="Create the first instance admin and print its token on stdout, alone "
+                    "on its line (`export CONVEYOR_TOKEN=$(conveyor admin bootstrap)`); the "
+                    "admin exists only once the token was written. PostgreSQL databases "
+                    "must be migrated first (`conveyor db migrate`).")
     boot.add_argument("--name", default="admin", help="the admin's user name (default admin)")
     boot.add_argument("--force", action="store_true",
                       help="even if an admin exists (adds one; lost every admin token)")
     boot.add_argument("--database-url", help="CONVEYOR_DATABASE_URL")
-    boot.add_argument("--json", action="store_true")
+    boot.add_argument("--json", action="store_true",
+                      help="print JSON on stdout, errors included")
     args = p.parse_args(argv)
+    import peewee
+
     import store
     from rpc import tokens
     from rpc.validation import USER_NAME
-    from runtime import Config, ConfigError
-    from store.migrations import migrate
+    from runtime import Config, ConfigError, StartFailed, open_store
+    from store.db import transaction
+
+    def fail(code: str, message: str, exit_code: int) -> int:
+        print(f"conveyor admin: {message}", file=sys.stderr)
+        if args.json:
+            try:
+                _deliver(json.dumps({"error": {"code": code, "message": message}}))
+            except OSError:
+                _silence_stdout()
+        return exit_code
 
     if not USER_NAME.fullmatch(args.name):
-        print(f"conveyor admin: {args.name!r} is not a valid user name", file=sys.stderr)
-        return EXIT_USAGE
+        return fail("INVALID_ARGUMENT", f"{args.name!r} is not a valid user name", EXIT_USAGE)
     try:
         config = Config.from_env(database_url=args.database_url)
+        open_store(config)  # SQLite migrates itself, as under `serve`
     except ConfigError as exc:
-        print(f"conveyor admin: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    db = store.open_database(config.database_url)
+        return fail("INVALID_ARGUMENT", str(exc), EXIT_USAGE)
+    except StartFailed as exc:
+        return fail("FAILED_PRECONDITION", str(exc), EXIT_FAILED)
+    secret = tokens.new_token()
+    delivered = False
     try:
-        if config.database_url.startswith("sqlite:"):
-            migrate(db)  # embedded mode migrates at start, like `serve`
-        secret = tokens.new_token()
-        try:
+        # The token is written inside the transaction that creates the admin: when it
+        # cannot be delivered (stdout closed, `| head` gone) nothing is created.
+        with store.database.connection_context(), transaction():
             user, token = store.bootstrap_admin(args.name, tokens.token_hash(secret),
                                                 force=args.force)
-        except store.InvalidState as exc:
-            print(f"conveyor admin: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+            if args.json:
+                _deliver(json.dumps({"user": user.name, "token_id": token.id,
+                                     "secret": secret}, indent=2, sort_keys=True))
+            else:
+                _deliver(secret)
+            delivered = True
+    except store.InvalidState as exc:
+        return fail("FAILED_PRECONDITION", str(exc), EXIT_FAILED)
+    except (store.StoreError, peewee.PeeweeException) as exc:
+        void = ": the token printed is void" if delivered else ""
+        return fail("UNAVAILABLE", f"{exc}{void}", EXIT_FAILED)
+    except OSError as exc:
+        _silence_stdout()
+        print(f"conveyor admin: the token could not be written to stdout "
+              f"({exc.strerror or exc}): no admin was created", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         store.close_database()
-    if args.json:
-        print_json({"user": user.name, "token_id": token.id, "secret": secret})
-    else:
-        print(f"instance admin {user.name} can now sign in with this token (shown once):")
-        print(secret)
+    if not args.json:
+        print(f"instance admin {user.name} can sign in with the token above (shown once): "
+              "export it as CONVEYOR_TOKEN", file=sys.stderr)
     return EXIT_OK
+
+
+def _deliver(text: str) -> None:
+    """Write ``text`` to stdout and flush: an error surfaces here, not at exit."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _silence_stdout() -> None:
+    # What is still buffered for a closed pipe would fail again (with a traceback) when
+    # the interpreter flushes stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -2,8 +2,9 @@
 
 Liveness says the process works (restart it otherwise): the actor system's supervisor
 answers a ping within a second, where this process runs an executor. Readiness says it
-can take traffic now: the database answers a cheap query, the queue answers, the gRPC
-server is up and the process is not shutting down.
+can take traffic now: the database answers a cheap query and its schema is the one this
+code needs (not missing, not behind), the queue answers, the gRPC server is up and the
+process is not shutting down.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _short(text: str) -> str:
 
 
 def database_check() -> str | None:
-    """``SELECT 1`` on a pooled connection, once: no retry, so an outage shows at once."""
+    """The schema's version on a pooled connection, once: no retry, so an outage shows
+    at once; a schema that is missing or behind fails too (every query would)."""
     try:
         store.backend()
     except store.StoreError as exc:
@@ -69,7 +71,7 @@ def database_check() -> str | None:
             db.execute_sql("SELECT 1")
     except Exception as exc:
         return f"database unreachable: {exc}"
-    return None
+    return store.schema_problem(db)
 
 
 class RuntimeProbes:

@@ -18,11 +18,14 @@ from store.builds import (
 )
 from store.changes import ChangeFeed
 from store.db import (
+    DatabaseConfigError,
     RetryEvent,
     add_retry_listener,
     backend,
+    check_connection,
     close_database,
     database,
+    interrupt_retries,
     open_database,
     utcnow,
 )
@@ -48,7 +51,14 @@ from store.jobs import (
 from store.leases import claim_build, expired_builds, release_build, renew_leases
 from store.logs import LogWriteMethod, append_log_chunks, log_line_count, read_logs
 from store.members import MemberRecord, list_members, member_role, remove_member, set_member
-from store.migrations import current_version, migrate
+from store.migrations import (
+    MigrationCancelled,
+    SchemaNotCurrent,
+    current_version,
+    migrate,
+    require_current_schema,
+    schema_problem,
+)
 from store.pipelines import (
     archive_pipeline,
     create_pipeline,
@@ -88,6 +98,7 @@ __all__ = [
     "BuildRecord",
     "ChangeFeed",
     "Conflict",
+    "DatabaseConfigError",
     "InvalidState",
     "JobInit",
     "JobRecord",
@@ -96,9 +107,11 @@ __all__ = [
     "LogLine",
     "LogWriteMethod",
     "MemberRecord",
+    "MigrationCancelled",
     "NotFound",
     "PipelineRecord",
     "RetryEvent",
+    "SchemaNotCurrent",
     "StepRecord",
     "StepUpdate",
     "StoreError",
@@ -111,6 +124,7 @@ __all__ = [
     "archive_pipeline",
     "backend",
     "bootstrap_admin",
+    "check_connection",
     "claim_build",
     "close_database",
     "create_build",
@@ -130,6 +144,7 @@ __all__ = [
     "get_snapshot",
     "get_token",
     "get_user",
+    "interrupt_retries",
     "list_builds",
     "list_jobs",
     "list_members",
@@ -148,8 +163,10 @@ __all__ = [
     "remove_member",
     "renew_leases",
     "request_cancel",
+    "require_current_schema",
     "rerun_build",
     "revoke_token",
+    "schema_problem",
     "set_member",
     "start_job",
     "touch_token",

@@ -12,10 +12,12 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
+import math
 import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_before_delay,
+    stop_when_event_set,
     wait_exponential_jitter,
 )
 
@@ -49,6 +52,20 @@ DEFAULT_RETRY_S = 30.0
 DEFAULT_STALE_S = 300
 DEFAULT_POOL_WAIT_S = 30.0
 DEFAULT_SQLITE_BUSY_MS = 5000
+WAITING_LOG_EVERY_S = 5.0
+
+# What a PostgreSQL server answers when it is up but will never accept these settings:
+# retrying cannot help, so such a failure is reported at once instead of after the budget.
+_PERMANENT_CONNECT_ERRORS = (
+    "does not exist",  # the database or the role
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "permission denied",
+)
+
+
+class DatabaseConfigError(ValueError):
+    """The database URL or a ``CONVEYOR_DB_*`` variable is malformed (names which)."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +83,16 @@ class RetryEvent:
 class _Opened:
     backend: str  # "sqlite" | "postgresql"
     retry_s: float
+    url: str  # redacted: fit for messages
     temp_dir: str | None = None
 
 
 _opened: _Opened | None = None
 _open_lock = threading.Lock()
 _retry_listeners: list[Callable[[RetryEvent], None]] = []
+# Set while a process shuts down: store calls stop retrying (and their backoff sleeps
+# wake) so actors blocked in a retry loop can stop within the shutdown bound.
+_interrupted = threading.Event()
 
 
 def utcnow() -> datetime:
@@ -94,11 +115,11 @@ def _int_param(params: dict[str, str], key: str, default: int, url: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(
+        raise DatabaseConfigError(
             f"database URL {_redact(url)!r}: parameter {key}={raw!r} is not an integer"
         ) from None
     if value < 1:
-        raise ValueError(f"database URL {_redact(url)!r}: parameter {key} must be >= 1")
+        raise DatabaseConfigError(f"database URL {_redact(url)!r}: parameter {key} must be >= 1")
     return value
 
 
@@ -109,9 +130,10 @@ def _env_int(name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
+        raise DatabaseConfigError(
+            f"environment variable {name}={raw!r} is not an integer") from None
     if value < 1:
-        raise ValueError(f"environment variable {name} must be >= 1, got {value}")
+        raise DatabaseConfigError(f"environment variable {name} must be >= 1, got {value}")
     return value
 
 
@@ -120,15 +142,20 @@ def _env_float(name: str, default: float) -> float:
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+        raise DatabaseConfigError(
+            f"environment variable {name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise DatabaseConfigError(
+            f"environment variable {name} must be a number of seconds >= 0, got {raw!r}")
+    return value
 
 
 def _open_sqlite(url: str, pool: int | None) -> tuple[peewee.Database, str | None]:
     rest = url[len("sqlite:///") :] if url.startswith("sqlite:///") else None
     if not rest:
-        raise ValueError(
+        raise DatabaseConfigError(
             f"database URL {url!r}: expected sqlite:///relative/path.db, "
             "sqlite:////absolute/path.db or sqlite:///:memory:"
         )
@@ -137,7 +164,7 @@ def _open_sqlite(url: str, pool: int | None) -> tuple[peewee.Database, str | Non
     busy_ms = _int_param(params, "busy_timeout", DEFAULT_SQLITE_BUSY_MS, url)
     max_conn = pool or _int_param(params, "pool", 0, url) or 32
     if params:
-        raise ValueError(f"database URL {url!r}: unknown parameters {sorted(params)}")
+        raise DatabaseConfigError(f"database URL {url!r}: unknown parameters {sorted(params)}")
     temp_dir = None
     if path == ":memory:":
         # SQLite's own :memory: database lives inside one connection, and every store
@@ -147,7 +174,13 @@ def _open_sqlite(url: str, pool: int | None) -> tuple[peewee.Database, str | Non
         path = os.path.join(temp_dir, "conveyor.db")
     else:
         parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, mode=0o700, exist_ok=True)
+        try:
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"database URL {url!r}: cannot create the directory {parent}: "
+                f"{exc.strerror or exc}"
+            ) from None
         _owner_only(path)
     db = PooledSqliteDatabase(
         path,
@@ -183,7 +216,7 @@ def _open_postgres(url: str, pool: int | None) -> peewee.Database:
     parts = urlsplit(url)
     dbname = unquote(parts.path.lstrip("/"))
     if not dbname:
-        raise ValueError(f"database URL {_redact(url)!r}: no database name after the host")
+        raise DatabaseConfigError(f"database URL {_redact(url)!r}: no database name after the host")
     params = dict(parse_qsl(parts.query))
     max_conn = pool or _int_param(params, "pool", _env_int("CONVEYOR_DB_POOL", DEFAULT_POOL), url)
     stale = _int_param(params, "stale_timeout", DEFAULT_STALE_S, url)
@@ -233,14 +266,15 @@ def open_database(
         db = _open_postgres(url, pool)
         backend = "postgresql"
     else:
-        raise ValueError(
+        raise DatabaseConfigError(
             f"database URL {_redact(url)!r}: unsupported scheme {scheme!r} "
             "(use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME)"
         )
     with _open_lock:
         _close_locked()
         database.initialize(db)
-        _opened = _Opened(backend=backend, retry_s=budget, temp_dir=temp_dir)
+        _opened = _Opened(backend=backend, retry_s=budget, url=_redact(url), temp_dir=temp_dir)
+        _interrupted.clear()
     return db
 
 
@@ -284,6 +318,13 @@ def add_retry_listener(listener: Callable[[RetryEvent], None]) -> Callable[[], N
     return lambda: _retry_listeners.remove(listener)
 
 
+def _is_permanent(exc: BaseException) -> bool:
+    """A PostgreSQL server that answered but refuses these settings (no such database or
+    role, wrong password): the same answer comes back however long one retries."""
+    text = str(exc)
+    return "FATAL:" in text and any(phrase in text for phrase in _PERMANENT_CONNECT_ERRORS)
+
+
 def _is_transient(exc: BaseException) -> bool:
     opened = _opened
     if opened is None:
@@ -295,7 +336,7 @@ def _is_transient(exc: BaseException) -> bool:
             | peewee.InterfaceError
             | psycopg2.OperationalError
             | psycopg2.InterfaceError,
-        )
+        ) and not _is_permanent(exc)
     if isinstance(exc, peewee.OperationalError):
         message = str(exc).lower()
         return "locked" in message or "busy" in message
@@ -340,6 +381,90 @@ def _is_library_error(exc: Exception) -> bool:
     return isinstance(exc, peewee.PeeweeException | psycopg2.Error | MaxConnectionsExceeded)
 
 
+def _retrying(budget_s: float, before_sleep: Callable[[RetryCallState], None],
+              stop: threading.Event | None = None) -> Retrying:
+    stops = stop_before_delay(budget_s) | stop_when_event_set(_interrupted)
+    if stop is not None:
+        stops = stops | stop_when_event_set(stop)
+
+    def sleep(seconds: float) -> None:
+        # Wakes early on an interrupt: the stop condition then ends the loop.
+        if stop is None:
+            _interrupted.wait(seconds)
+        else:
+            _wait_either(stop, seconds)
+
+    return Retrying(
+        retry=retry_if_exception(_is_transient),
+        stop=stops,
+        wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.1),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def _wait_either(stop: threading.Event, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not (stop.is_set() or _interrupted.is_set()):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        stop.wait(min(left, 0.1))
+
+
+def interrupt_retries() -> None:
+    """Make store calls stop retrying (at shutdown); `open_database` re-arms them."""
+    _interrupted.set()
+
+
+def check_connection(stop: threading.Event | None = None) -> None:
+    """Connect once to prove the database is there, as a process starts.
+
+    A transient failure (the server not up yet) is retried for the retry budget, or
+    until ``stop`` is set; a permanent one (no such database, authentication refused)
+    fails at once. Raises `StoreUnavailable` with a one-line message naming the URL.
+    """
+    opened = _require_open()
+    db = database.obj
+
+    def connect() -> None:
+        with db.connection_context():
+            db.execute_sql("SELECT 1")
+
+    said = [-WAITING_LOG_EVERY_S]
+
+    def waiting(state: RetryCallState) -> None:
+        elapsed = state.seconds_since_start or 0.0
+        exc = state.outcome.exception() if state.outcome else None
+        assert exc is not None
+        for listener in list(_retry_listeners):
+            listener(RetryEvent("check_connection", state.attempt_number, exc, elapsed,
+                                state.upcoming_sleep))
+        if elapsed - said[0] < WAITING_LOG_EVERY_S:
+            return  # backoff retries fast at first: one line every few seconds is plenty
+        said[0] = elapsed
+        log.warning("waiting for the database %s (%.0fs of %.0fs): %s", opened.url,
+                    elapsed, opened.retry_s, _first_line(exc))
+
+    try:
+        for attempt in _retrying(opened.retry_s, waiting, stop):
+            with attempt:
+                connect()
+    except Exception as exc:
+        if not _is_library_error(exc):
+            raise
+        raise StoreUnavailable(f"cannot use the database {opened.url}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip()
+    # libpq prefixes the server's words with where it connected; keep what it said.
+    text = text.splitlines()[0] if text else type(exc).__name__
+    text = text.split("failed: ", 1)[1] if "failed: FATAL:" in text else text
+    return " ".join(text.split())
+
+
 def store_call(fn: Callable[P, T]) -> Callable[P, T]:
     """Run ``fn`` on its own pooled connection, retrying transient failures.
 
@@ -370,13 +495,7 @@ def store_call(fn: Callable[P, T]) -> Callable[P, T]:
                     raise _translate(exc, operation, False) from exc
                 raise
             first_failure: Exception | None = exc
-        retrying = Retrying(
-            retry=retry_if_exception(_is_transient),
-            stop=stop_before_delay(opened.retry_s),
-            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.1),
-            before_sleep=functools.partial(_before_retry, operation),
-            reraise=True,
-        )
+        retrying = _retrying(opened.retry_s, functools.partial(_before_retry, operation))
         try:
             for attempt in retrying:
                 with attempt:

@@ -9,7 +9,9 @@ history step by step (the migration tests fail on a fresh database until you do)
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 import zlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -19,6 +21,7 @@ import peewee
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from store.db import database
+from store.errors import StoreError
 from store.models import ALL_MODELS, SchemaVersion
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,18 @@ def _v1_initial_schema(db: peewee.Database) -> None:
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, tokens, pipelines, builds, snapshots, jobs, steps, log chunks", _v1_initial_schema),
 )
+
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+MIGRATE_HINT = "run `conveyor db migrate`"
+
+
+class SchemaNotCurrent(StoreError):
+    """The database's schema is missing or older than this code's migrations."""
+
+
+class MigrationCancelled(StoreError):
+    """Asked to stop while waiting for another process's migration."""
 
 
 def schema_migrator(db: peewee.Database) -> SchemaMigrator:
@@ -76,21 +91,58 @@ def current_version(db: peewee.Database | None = None) -> int:
         return max(_applied(real), default=0)
 
 
-def migrate(db: peewee.Database | None = None) -> list[int]:
+def schema_problem(db: peewee.Database | None = None) -> str | None:
+    """Why this code cannot use the database's schema (missing or behind), or None.
+
+    A schema ahead of the code is fine: during a rolling upgrade the previous release
+    keeps running against the next one's (additive) migrations.
+    """
+    version = current_version(db)
+    if version >= LATEST_VERSION:
+        return None
+    if version == 0:
+        return f"the database has no Conveyor schema yet: {MIGRATE_HINT}"
+    return (f"the database schema is at version {version}, this Conveyor needs "
+            f"{LATEST_VERSION}: {MIGRATE_HINT}")
+
+
+def require_current_schema(db: peewee.Database | None = None) -> None:
+    """Raise `SchemaNotCurrent` (its message says what to run) unless the schema is current."""
+    problem = schema_problem(db)
+    if problem is not None:
+        raise SchemaNotCurrent(problem)
+
+
+def _lock(db: peewee.Database, stop: threading.Event | None) -> None:
+    # Polled rather than a blocking pg_advisory_lock: a process told to stop while
+    # another one migrates must not wait for that migration to end.
+    wait = stop or threading.Event()
+    for attempt in itertools.count():
+        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            "SELECT pg_try_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,))
+        if cursor.fetchone()[0]:
+            return
+        if attempt == 0:
+            log.info("waiting for another process's schema migration to finish")
+        if wait.wait(0.2):
+            raise MigrationCancelled("stopped while waiting for another process's migration")
+
+
+def migrate(db: peewee.Database | None = None, *,
+            stop: threading.Event | None = None) -> list[int]:
     """Apply the pending migrations in order, each in its own transaction.
 
     Returns the versions applied now (empty when the schema is current). Two processes
     migrating at once are serialised: by an advisory lock on PostgreSQL, by SQLite's
-    write lock (each step re-checks inside its transaction) on SQLite.
+    write lock (each step re-checks inside its transaction) on SQLite. Setting ``stop``
+    gives up waiting for the lock (`MigrationCancelled`).
     """
     real = _resolve(db)
     postgres = isinstance(real, peewee.PostgresqlDatabase)
     done: list[int] = []
     with _bound(real), real.connection_context():
         if postgres:
-            real.execute_sql(  # type: ignore[no-untyped-call]
-                "SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,)
-            )
+            _lock(real, stop)
         try:
             with real.atomic():
                 real.create_tables([SchemaVersion])

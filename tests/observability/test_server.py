@@ -18,6 +18,8 @@ from observability.probes import RuntimeProbes, run_checks
 from observability.server import THREAD_NAME, ListenError, parse_listen
 from runtime import Config, Runtime
 from runtime_config import ListenFailed
+from tests.cli.processes import fresh_pg as fresh_pg
+from tests.cli.processes import pg_execute
 from tests.engine.harness import engine
 from tests.observability.conftest import http_get
 
@@ -87,19 +89,26 @@ def test_healthz_fails_when_the_supervisor_is_gone(tmp_path: Path, fresh: metric
         assert json.loads(body)["reasons"] == {"supervisor": "the supervisor is dead"}
 
 
-def test_readyz_is_503_when_the_database_is_unreachable(fresh: metrics.Metrics) -> None:
+@pytest.mark.postgres
+def test_readyz_is_503_when_the_database_is_unreachable(fresh_pg: str,
+                                                        fresh: metrics.Metrics) -> None:
     # The pipeline role runs no actors, so nothing else touches the dead database.
     config = replace(
         Config.from_env(env={"CONVEYOR_INTERNAL_TOKEN": "secret"}, role="all",
-                        database_url=f"postgresql://postgres@127.0.0.1:{_closed_port()}/test",
-                        queue_url="memory://", listen="127.0.0.1:0",
-                        metrics_listen="127.0.0.1:0"),
+                        database_url=fresh_pg, queue_url="memory://", listen="127.0.0.1:0",
+                        metrics_listen="127.0.0.1:0", migrate_on_start=True),
         role="pipeline", executor_addr=f"127.0.0.1:{_closed_port()}")
+    name = fresh_pg.rsplit("/", 1)[1]
+    maintenance = fresh_pg.rsplit("/", 1)[0] + "/postgres"
     runtime = Runtime(config)
     try:
         runtime.start()
         assert runtime.observability is not None
         base = f"http://{runtime.observability.address}"
+        assert http_get(base + "/readyz")[0] == 200
+        pg_execute(maintenance, f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+                   "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   f"WHERE datname = '{name}'")
         code, content_type, body = http_get(base + "/readyz")
         assert (code, content_type) == (503, "application/json")
         reasons = json.loads(body)["reasons"]
@@ -108,6 +117,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(fresh: metrics.Metrics) 
         assert http_get(base + "/healthz")[0] == 200  # alive: restarting would not help
     finally:
         runtime.stop()
+        pg_execute(maintenance, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
 
 
 def test_a_busy_metrics_port_is_a_clear_start_error(tmp_path: Path, fresh: metrics.Metrics) -> None:
