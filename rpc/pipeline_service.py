@@ -30,7 +30,6 @@ from rpc.build_view import build_message
 from rpc.errors import FailedPrecondition, InvalidArgument
 from rpc.permissions import Action
 from rpc.ports import ChangeFeedApi, StoreApi
-from rpc.stream_limit import StreamLimit
 from store.members import MemberRecord
 from store.records import PipelineRecord
 from workflow.errors import WorkflowInvalid
@@ -64,7 +63,10 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         self._poll = poll_seconds
         self._access = Access(store_api)
         self._max_queued = max_queued_per_pipeline
-        self.streams = StreamLimit(max_streams_per_user)
+        if max_streams_per_user < 1:
+            raise ValueError(f"max_streams_per_user must be >= 1, got {max_streams_per_user}")
+        # Enforced when a stream is admitted (rpc.admission), before it takes a thread.
+        self.max_streams_per_user = max_streams_per_user
 
     # -- pipelines -------------------------------------------------------------------
 
@@ -282,10 +284,9 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         if request.from_line < 0:
             raise InvalidArgument("from_line", f"must not be negative, got {request.from_line}")
         self._access.build(caller, request.build_id, Action.READ)
-        with self.streams.hold(caller.name):
-            yield from build_streams.stream_logs(
-                self._store, self._feed, request, context.is_active, self._poll
-            )
+        yield from build_streams.stream_logs(
+            self._store, self._feed, request, context.is_active, self._poll
+        )
 
     def WatchBuild(
         self, request: pipeline_pb2.WatchBuildRequest, context: grpc.ServicerContext
@@ -293,10 +294,9 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         caller = caller_of(context)
         check.require_id("build_id", request.build_id)
         self._access.build(caller, request.build_id, Action.READ)
-        with self.streams.hold(caller.name):
-            yield from build_streams.watch_build(
-                self._store, self._feed, request.build_id, context.is_active, self._poll
-            )
+        yield from build_streams.watch_build(
+            self._store, self._feed, request.build_id, context.is_active, self._poll
+        )
 
 
 def _not_archived(pipeline: PipelineRecord, what: str) -> None:

@@ -80,6 +80,8 @@ from store.users import (
     get_user,
     list_tokens,
     revoke_token,
+    revoke_token_tree,
+    set_user_disabled,
     touch_token,
 )
 
@@ -150,7 +152,9 @@ __all__ = [
     "request_cancel",
     "rerun_build",
     "revoke_token",
+    "revoke_token_tree",
     "set_member",
+    "set_user_disabled",
     "start_job",
     "touch_token",
     "unpublished_builds",
