@@ -34,12 +34,19 @@ def require(field: str, value: str) -> None:
         raise InvalidArgument(field, "is required")
 
 
+def shown(value: str, limit: int = 60) -> str:
+    """``value`` quoted for an error message: long values are cut, with their length."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
 def check_name(name: str, field: str = "name") -> None:
     if not PIPELINE_NAME.fullmatch(name):
         raise InvalidArgument(
             field,
-            f"{name!r} is not a valid pipeline name: use 1 to {MAX_NAME} letters, digits, "
-            "'.', '_', '-' or '/', starting with a letter or digit",
+            f"{shown(name)} is not a valid pipeline name: use 1 to {MAX_NAME} letters, "
+            "digits, '.', '_', '-' or '/', starting with a letter or digit",
         )
 
 
@@ -47,7 +54,7 @@ def check_user_name(name: str, field: str = "user") -> None:
     if not USER_NAME.fullmatch(name):
         raise InvalidArgument(
             field,
-            f"{name!r} is not a valid user name: use 1 to {MAX_NAME} letters, digits, "
+            f"{shown(name)} is not a valid user name: use 1 to {MAX_NAME} letters, digits, "
             "'.', '_', '-' or '@', starting with a letter or digit",
         )
 
