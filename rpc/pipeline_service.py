@@ -75,6 +75,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     ) -> pipeline_pb2.CreatePipelineResponse:
         caller = caller_of(context)
         check.check_name(request.name)
+        check.check_description(request.description)
         check.check_workflow(request.workflow_yaml)
         record = self._store.create_pipeline(
             request.name, request.workflow_yaml, description=request.description,
@@ -88,6 +89,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         check.require("name", request.name)
         pipeline = self._access.pipeline(caller_of(context), request.name, Action.MANAGE)
         _not_archived(pipeline, "update")
+        check.check_description(request.description)
         # proto3 strings cannot say "absent": empty means "leave unchanged".
         if request.workflow_yaml:
             check.check_workflow(request.workflow_yaml)
@@ -116,11 +118,8 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             size + 1, after_id=after, member_id=None if caller.is_admin else caller.user_id,
             include_archived=request.show_archived,
         )
-        page = records[:size]
-        token = paging.encode("pipelines", page[-1].id) if len(records) > size else ""
-        return pipeline_pb2.ListPipelinesResponse(
-            pipelines=[convert.pipeline(r) for r in page], next_page_token=token
-        )
+        page, token = paging.fill("pipelines", records, size, convert.pipeline)
+        return pipeline_pb2.ListPipelinesResponse(pipelines=page, next_page_token=token)
 
     def ArchivePipeline(
         self, request: pipeline_pb2.ArchivePipelineRequest, context: grpc.ServicerContext
@@ -240,12 +239,9 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             triggered_by=request.triggered_by or None, limit=size + 1, before_id=before,
             member_id=None if caller.is_admin or pipeline_id else caller.user_id,
         )
-        page = records[:size]
-        token = paging.encode("builds", page[-1].id) if len(records) > size else ""
         # Jobs are left out of lists: GetBuild has them.
-        return pipeline_pb2.ListBuildsResponse(
-            builds=[convert.build(r) for r in page], next_page_token=token
-        )
+        page, token = paging.fill("builds", records, size, convert.build)
+        return pipeline_pb2.ListBuildsResponse(builds=page, next_page_token=token)
 
     def CancelBuild(
         self, request: pipeline_pb2.CancelBuildRequest, context: grpc.ServicerContext

@@ -16,6 +16,11 @@ USER_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{MAX_NAME - 1}}}")
 MAX_REQUEST_ID = 200
 MAX_REF = 500
 MAX_SHA = 64
+# Prose, not a document: a few paragraphs (GitHub allows 350 characters for a
+# repository's description). Bounded so that lists stay small.
+MAX_DESCRIPTION = 4096
+# GitHub's bound on a workflow_dispatch's inputs: 65,535 characters in all.
+MAX_INPUTS_CHARS = 65_535
 
 ROLE_NAMES: dict[int, str] = {
     pipeline_pb2.ROLE_VIEWER: "viewer",
@@ -59,6 +64,12 @@ def check_user_name(name: str, field: str = "user") -> None:
         )
 
 
+def check_description(text: str, field: str = "description") -> None:
+    if len(text) > MAX_DESCRIPTION:
+        raise InvalidArgument(
+            field, f"is {len(text):,} characters long; the limit is {MAX_DESCRIPTION:,}")
+
+
 def require_id(field: str, value: int) -> None:
     if value <= 0:
         raise InvalidArgument(field, f"must be a positive id, got {value}")
@@ -90,6 +101,11 @@ def check_build_request(request: pipeline_pb2.StartPipelineBuildRequest) -> None
         )
         if len(value) > limit
     ]
+    given = sum(len(name) + len(value) for name, value in request.inputs.items())
+    if given > MAX_INPUTS_CHARS:
+        violations.append(FieldViolation(
+            "inputs", f"hold {given:,} characters (names and values); the limit is "
+            f"{MAX_INPUTS_CHARS:,}"))
     if violations:
         raise InvalidArgument.of(violations, "; ".join(f"{v.field} {v.description}"
                                                         for v in violations))
