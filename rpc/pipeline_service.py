@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import grpc
 
 import store
-import workflow
 from broker.base import BrokerError, BuildQueue
 from conveyor.v1 import (
     executor_pb2,
@@ -29,6 +28,7 @@ from rpc.auth import caller_of
 from rpc.build_view import build_message
 from rpc.errors import FailedPrecondition, InvalidArgument
 from rpc.permissions import Action
+from rpc.plans import Plans
 from rpc.ports import ChangeFeedApi, StoreApi
 from store.members import MemberRecord
 from store.records import PipelineRecord
@@ -55,6 +55,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         poll_seconds: float = build_streams.POLL_SECONDS,
         max_queued_per_pipeline: int = MAX_QUEUED_PER_PIPELINE,
         max_streams_per_user: int = MAX_STREAMS_PER_USER,
+        plans: Plans | None = None,
     ) -> None:
         self._executor = executor
         self._queue = queue
@@ -63,6 +64,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         self._poll = poll_seconds
         self._access = Access(store_api)
         self._max_queued = max_queued_per_pipeline
+        self.plans = plans or Plans()
         if max_streams_per_user < 1:
             raise ValueError(f"max_streams_per_user must be >= 1, got {max_streams_per_user}")
         # Enforced when a stream is admitted (rpc.admission), before it takes a thread.
@@ -76,7 +78,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         caller = caller_of(context)
         check.check_name(request.name)
         check.check_description(request.description)
-        check.check_workflow(request.workflow_yaml)
+        check.check_workflow(request.workflow_yaml, self.plans)
         record = self._store.create_pipeline(
             request.name, request.workflow_yaml, description=request.description,
             admin_id=caller.user_id,
@@ -92,7 +94,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         check.check_description(request.description)
         # proto3 strings cannot say "absent": empty means "leave unchanged".
         if request.workflow_yaml:
-            check.check_workflow(request.workflow_yaml)
+            check.check_workflow(request.workflow_yaml, self.plans)
         record = self._store.update_pipeline(
             request.name,
             workflow_yaml=request.workflow_yaml or None,
@@ -134,7 +136,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     ) -> pipeline_pb2.ValidateWorkflowResponse:
         caller_of(context)
         try:
-            plan = workflow.load(request.workflow_yaml)
+            plan = self.plans.load(request.workflow_yaml)
         except WorkflowInvalid as exc:
             return pipeline_pb2.ValidateWorkflowResponse(
                 valid=False, errors=[convert.workflow_error(e) for e in exc.errors]
@@ -185,7 +187,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         check.check_build_request(request)
         pipeline = self._access.pipeline(caller, request.pipeline, Action.OPERATE)
         _not_archived(pipeline, "trigger")
-        check.check_inputs(pipeline, dict(request.inputs))
+        check.check_inputs(pipeline, dict(request.inputs), self.plans)
         # Through the real channel even in one process: the executor may be elsewhere.
         created = self._executor.CreateBuild(
             executor_pb2.CreateBuildRequest(

@@ -7,6 +7,7 @@ import re
 import workflow
 from conveyor.v1 import pipeline_pb2
 from rpc.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from rpc.plans import Plans
 from store.records import PipelineRecord
 from workflow.errors import WorkflowInvalid
 
@@ -82,10 +83,10 @@ def role(value: int, field: str = "role") -> str:
     return name
 
 
-def check_workflow(text: str) -> None:
+def check_workflow(text: str, plans: Plans) -> None:
     if not text.strip():
         raise InvalidArgument("workflow_yaml", "is required")
-    found = workflow.validate(text)
+    found = plans.errors(text)
     if found:
         raise WorkflowInvalid(found)
 
@@ -111,9 +112,9 @@ def check_build_request(request: pipeline_pb2.StartPipelineBuildRequest) -> None
                                                         for v in violations))
 
 
-def check_inputs(pipeline: PipelineRecord, given: dict[str, str]) -> None:
+def check_inputs(pipeline: PipelineRecord, given: dict[str, str], plans: Plans) -> None:
     try:
-        plan = workflow.load(pipeline.workflow_yaml)
+        plan = plans.load(pipeline.workflow_yaml)
     except WorkflowInvalid as exc:
         # A stored workflow that no longer validates (the rules got stricter).
         raise FailedPrecondition(
