@@ -57,7 +57,8 @@ class Watchdog:
                 self._thread = threading.Thread(target=self._run, name=self._name,
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][2] is alarm:
+                self._cond.notify()  # due before the one the thread sleeps until
         return alarm
 
     def disarm(self, alarm: Alarm) -> bool:

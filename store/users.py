@@ -165,29 +165,47 @@ def bootstrap_admin(
     return user, _token(token, user.name)
 
 
+_FIND_TOKEN = (
+    "SELECT t.id, t.user_id, t.name, t.created_at, t.expires_at, t.revoked_at, "
+    "t.last_used_at, t.parent_id, u.name, u.is_admin, u.created_at, u.disabled_at "
+    "FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = {param}"
+)
+
+
 def find_token(token_hash: str) -> tuple[TokenRecord, UserRecord] | None:
     """The token with this hash and its user, or None.
 
     One attempt, no retries: the server looks tokens up on the thread that accepts every
-    call, which must never wait out a database outage (the client retries instead).
-    Raises `StoreUnavailable` / `StoreError` like the other calls.
+    call, which must never wait out a database outage (the client retries instead). In
+    plain SQL: building the query with peewee cost twenty times the query itself, on
+    that one thread. Raises `StoreUnavailable` / `StoreError` like the other calls.
     """
     _db._require_open()
+    db = database.obj
     try:
-        with database.connection_context():
-            row = (
-                ApiToken.select(ApiToken, User)
-                .join(User)
-                .where(ApiToken.token_hash == token_hash)
-                .first()
-            )
+        with db.connection_context():
+            row = db.execute_sql(_FIND_TOKEN.format(param=db.param), (token_hash,)).fetchone()
     except Exception as exc:
         if _db._is_library_error(exc):
             raise _db._translate(exc, "find_token", _db._is_transient(exc)) from exc
         raise
     if row is None:
         return None
-    return _token(row, row.user.name), _user(row.user)
+    (token_id, user_id, name, created, expires, revoked, used, parent, user_name, is_admin,
+     user_created, disabled) = row
+
+    def when(value: object) -> datetime | None:
+        converted: datetime | None = ApiToken.created_at.python_value(value)
+        return converted
+
+    token = TokenRecord(
+        id=token_id, user_id=user_id, user_name=user_name, name=name,
+        created_at=when(created), expires_at=when(expires), revoked_at=when(revoked),
+        last_used_at=when(used), parent_id=parent,
+    )
+    user = UserRecord(id=user_id, name=user_name, is_admin=bool(is_admin),
+                      created_at=when(user_created), disabled_at=when(disabled))
+    return token, user
 
 
 @store_call
