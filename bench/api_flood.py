@@ -11,6 +11,19 @@ validating a ~1 MB workflow of expressions, first and again.
 Prints figures, asserts nothing. Runs against older servers too (before the fix).
 
 Usage: .venv/bin/python -m bench.api_flood [--calls 2000]
+
+Measured on the 2-core CI machine (issue 11), before → after the lanes:
+- 32 idle calls without a token; or 4 viewers x 8 streams: admin CancelBuild, admin
+  WhoAmI, health Check, viewer WhoAmI all RESOURCE_EXHAUSTED → all OK (2-5 ms).
+- 100 idle clients (50 without a token) + 64 streams: before, only 32 streams could even
+  open and every call was RESOURCE_EXHAUSTED, still after 15 s; after, admin CancelBuild
+  4.7 ms, health 1.8 ms, the viewer RESOURCE_EXHAUSTED (users' lane full: readiness
+  says "calls: 32 of 32 in use; streams: 64 of 64 in use") and served again after
+  10.2 s, when the idle calls' receive deadline ends them.
+- WhoAmI without load: ~700 → ~780-1,000 calls/s (authentication on the accepting
+  thread, the lookup in plain SQL).
+- Validating a ~1 MB workflow of 17,000 expressions: 3.4 s CPU, and again on every
+  StartPipelineBuild → 3.4 s once, then 0.00 s.
 """
 
 from __future__ import annotations
