@@ -1,5 +1,5 @@
-"""`conveyor token create|list|revoke`, `conveyor user create`, `conveyor whoami`,
-and `conveyor admin bootstrap`.
+"""`conveyor token create|list|revoke`, `conveyor user create|disable|enable`,
+`conveyor whoami`, and `conveyor admin bootstrap`.
 
 `admin bootstrap` talks to the database, not to a server: it is how the first token
 comes to exist. It refuses when an instance admin exists already; `--force` adds
@@ -107,8 +107,16 @@ def user_main(argv: list[str]) -> int:
     create = sub.add_parser("create", help="a new user (instance admins)")
     create.add_argument("name", help="the user's name")
     create.add_argument("--admin", action="store_true", help="an instance admin")
-    add_common(create)
+    disable = sub.add_parser("disable", help="refuse every token of a user and end their "
+                             "running calls (instance admins)")
+    disable.add_argument("name")
+    enable = sub.add_parser("enable", help="undo `disable` (instance admins)")
+    enable.add_argument("name")
+    for sp in (create, disable, enable):
+        add_common(sp)
     args = p.parse_args(argv)
+    if args.action in ("disable", "enable"):
+        return run("conveyor user", args, lambda client: _switch(client, args))
 
     def body(client: Client) -> int:
         user = client.identity.CreateUser(
@@ -122,6 +130,20 @@ def user_main(argv: list[str]) -> int:
         return EXIT_OK
 
     return run("conveyor user", args, body)
+
+
+def _switch(client: Client, args: argparse.Namespace) -> int:
+    if args.action == "disable":
+        done = client.identity.DisableUser(identity_pb2.DisableUserRequest(name=args.name))
+        user, what = done.user, f"disabled; {done.calls_ended} running calls ended"
+    else:
+        user = client.identity.EnableUser(identity_pb2.EnableUserRequest(name=args.name)).user
+        what = "enabled: their tokens work again"
+    if args.json:
+        print_json(to_json(user))
+    else:
+        print(f"user {user.name} is {what}")
+    return EXIT_OK
 
 
 def whoami_main(argv: list[str]) -> int:

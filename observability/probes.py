@@ -3,7 +3,8 @@
 Liveness says the process works (restart it otherwise): the actor system's supervisor
 answers a ping within a second, where this process runs an executor. Readiness says it
 can take traffic now: the database answers a cheap query and its schema is the one this
-code needs (not missing, not behind), the queue answers, the gRPC server is up and the
+code needs (not missing, not behind), the queue answers, the gRPC server is up and not
+saturated (its users' calls or streams all taken: new ones would be refused), and the
 process is not shutting down.
 """
 
@@ -88,6 +89,7 @@ class RuntimeProbes:
             "shutdown": self._not_stopping,
             "fatal": self._not_fatal,
             "grpc": self._grpc,
+            "load": self._not_saturated,
             "queue": self._queue,
             "database": database_check,
         })
@@ -117,6 +119,13 @@ class RuntimeProbes:
         if self.runtime.server is None or not self.runtime.port:
             return "the gRPC server has not started"
         return None
+
+    def _not_saturated(self) -> str | None:
+        """Saturated: a lane users depend on is full, so new calls are refused."""
+        from rpc.server import saturation
+
+        server = self.runtime.server
+        return None if server is None else saturation(server)
 
     def _queue(self) -> str | None:
         queue = self.runtime.queue

@@ -8,9 +8,9 @@ Which calls need what is one table (`policy_for`), and what is not in it is refu
 - PipelineService and IdentityService need a user token; the servicers then check the
   caller's role on the pipeline concerned (``rpc.access``).
 
-The interceptor wraps the handler, so a refusal is raised inside it and the error
-interceptor (outside this one) turns it into UNAUTHENTICATED / PERMISSION_DENIED.
-The caller reaches the servicer on the context: ``caller_of(context)``.
+``rpc.gatekeeper`` authenticates each call when it arrives, before it is admitted (an
+unauthenticated call is refused without ever waiting for its request); the caller
+reaches the servicer on the context: ``caller_of(context)``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import grpc
 
 from rpc import tokens
-from rpc.errors import PermissionDenied, Unauthenticated
+from rpc.errors import Unauthenticated
 from store.errors import StoreError
 from store.users import TokenRecord, UserRecord
 
@@ -102,7 +102,16 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def user(self, metadata: Any) -> Caller:
-        """The caller of a user call; `Unauthenticated` for a missing or bad token."""
+        """The caller of a user call (its use recorded); `Unauthenticated` for a missing or
+        bad token."""
+        caller = self.identify(metadata)
+        self.touch(caller)
+        return caller
+
+    def identify(self, metadata: Any) -> Caller:
+        """The caller of a user call, without recording the use (one indexed read);
+        `Unauthenticated` for a missing, unknown, revoked or expired token or a disabled
+        user."""
         token = _token(metadata)
         if self._is_internal(token):
             raise Unauthenticated("the internal token is for ExecutorService only")
@@ -121,8 +130,17 @@ class Authenticator:
                 f"token {record.name!r} of {user.name!r} expired at "
                 f"{record.expires_at:%Y-%m-%d %H:%M:%S} UTC; create a new one"
             )
-        self._touch(record.id)
+        if user.disabled_at is not None:
+            raise Unauthenticated(
+                f"user {user.name!r} was disabled at {user.disabled_at:%Y-%m-%d %H:%M:%S} "
+                "UTC: every token of theirs is refused; an instance admin can enable them"
+            )
         return Caller(user.id, user.name, user.is_admin, record.id)
+
+    def touch(self, caller: Caller) -> None:
+        """Record a use of the caller's token, at most once a minute (a write: keep it off
+        the thread that accepts calls)."""
+        self._touch(caller.token_id)
 
     def internal(self, metadata: Any) -> None:
         """`Unauthenticated` unless the call carries the internal token."""
@@ -162,9 +180,11 @@ def _token(metadata: Any) -> str:
 class CallerContext:
     """The servicer context with the authenticated ``caller`` attached."""
 
-    def __init__(self, inner: grpc.ServicerContext, caller: Caller | None) -> None:
+    def __init__(self, inner: grpc.ServicerContext, caller: Caller | None,
+                 ticket: object = None) -> None:
         self._inner = inner
         self.caller = caller
+        self.ticket = ticket  # this call's admission (rpc.admission.Ticket)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -176,64 +196,3 @@ def caller_of(context: object) -> Caller:
     if not isinstance(caller, Caller):
         raise Unauthenticated(f"this call needs a token: {HOW_TO}")
     return caller
-
-
-class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Authenticates every call by `policy_for` its method; install inside ErrorInterceptor."""
-
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._auth = authenticator
-
-    def _check(self, method: str, policy: Policy | None, context: Any) -> CallerContext:
-        metadata = context.invocation_metadata()
-        if policy is None:
-            raise PermissionDenied(f"{method} is not open to clients")
-        if policy is Policy.OPEN:
-            return CallerContext(context, None)
-        if policy is Policy.INTERNAL:
-            self._auth.internal(metadata)
-            return CallerContext(context, None)
-        caller = self._auth.user(metadata)
-        if policy is Policy.INSTANCE_ADMIN and not caller.is_admin:
-            raise PermissionDenied(f"{method} is for instance admins; {caller.name!r} is not one")
-        return CallerContext(context, caller)
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method
-        policy = policy_for(method)
-        check = self._check
-
-        def unary(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-            def handle(request: Any, context: Any) -> Any:
-                return behavior(request, check(method, policy, context))
-
-            return handle
-
-        def streaming(
-            behavior: Callable[[Any, Any], Iterator[Any]],
-        ) -> Callable[[Any, Any], Iterator[Any]]:
-            def handle(request: Any, context: Any) -> Iterator[Any]:
-                yield from behavior(request, check(method, policy, context))
-
-            return handle
-
-        io = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **io)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **io)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **io)
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **io)
-        return handler

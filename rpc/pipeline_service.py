@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import grpc
 
 import store
-import workflow
 from broker.base import BrokerError, BuildQueue
 from conveyor.v1 import (
     executor_pb2,
@@ -29,8 +28,8 @@ from rpc.auth import caller_of
 from rpc.build_view import build_message
 from rpc.errors import FailedPrecondition, InvalidArgument
 from rpc.permissions import Action
+from rpc.plans import Plans
 from rpc.ports import ChangeFeedApi, StoreApi
-from rpc.stream_limit import StreamLimit
 from store.members import MemberRecord
 from store.records import PipelineRecord
 from workflow.errors import WorkflowInvalid
@@ -60,6 +59,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         poll_seconds: float = build_streams.POLL_SECONDS,
         max_queued_per_pipeline: int = MAX_QUEUED_PER_PIPELINE,
         max_streams_per_user: int = MAX_STREAMS_PER_USER,
+        plans: Plans | None = None,
     ) -> None:
         self._executor = executor
         self._queue = queue
@@ -68,7 +68,11 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         self._poll = poll_seconds
         self._access = Access(store_api)
         self._max_queued = max_queued_per_pipeline
-        self.streams = StreamLimit(max_streams_per_user)
+        self.plans = plans or Plans()
+        if max_streams_per_user < 1:
+            raise ValueError(f"max_streams_per_user must be >= 1, got {max_streams_per_user}")
+        # Enforced when a stream is admitted (rpc.admission), before it takes a thread.
+        self.max_streams_per_user = max_streams_per_user
 
     # -- pipelines -------------------------------------------------------------------
 
@@ -77,7 +81,8 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     ) -> pipeline_pb2.CreatePipelineResponse:
         caller = caller_of(context)
         check.check_name(request.name)
-        check.check_workflow(request.workflow_yaml)
+        check.check_description(request.description)
+        check.check_workflow(request.workflow_yaml, self.plans)
         record = self._store.create_pipeline(
             request.name, request.workflow_yaml, description=request.description,
             admin_id=caller.user_id,
@@ -90,9 +95,10 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         check.require("name", request.name)
         pipeline = self._access.pipeline(caller_of(context), request.name, Action.MANAGE)
         _not_archived(pipeline, "update")
+        check.check_description(request.description)
         # proto3 strings cannot say "absent": empty means "leave unchanged".
         if request.workflow_yaml:
-            check.check_workflow(request.workflow_yaml)
+            check.check_workflow(request.workflow_yaml, self.plans)
         record = self._store.update_pipeline(
             request.name,
             workflow_yaml=request.workflow_yaml or None,
@@ -118,11 +124,8 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             size + 1, after_id=after, member_id=None if caller.is_admin else caller.user_id,
             include_archived=request.show_archived,
         )
-        page = records[:size]
-        token = paging.encode("pipelines", page[-1].id) if len(records) > size else ""
-        return pipeline_pb2.ListPipelinesResponse(
-            pipelines=[convert.pipeline(r) for r in page], next_page_token=token
-        )
+        page, token = paging.fill("pipelines", records, size, convert.pipeline)
+        return pipeline_pb2.ListPipelinesResponse(pipelines=page, next_page_token=token)
 
     def ArchivePipeline(
         self, request: pipeline_pb2.ArchivePipelineRequest, context: grpc.ServicerContext
@@ -137,7 +140,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     ) -> pipeline_pb2.ValidateWorkflowResponse:
         caller_of(context)
         try:
-            plan = workflow.load(request.workflow_yaml)
+            plan = self.plans.load(request.workflow_yaml)
         except WorkflowInvalid as exc:
             return pipeline_pb2.ValidateWorkflowResponse(
                 valid=False, errors=[convert.workflow_error(e) for e in exc.errors]
@@ -188,7 +191,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         check.check_build_request(request)
         pipeline = self._access.pipeline(caller, request.pipeline, Action.OPERATE)
         _not_archived(pipeline, "trigger")
-        check.check_inputs(pipeline, dict(request.inputs))
+        check.check_inputs(pipeline, dict(request.inputs), self.plans)
         # Through the real channel even in one process: the executor may be elsewhere.
         created = self._executor.CreateBuild(
             executor_pb2.CreateBuildRequest(
@@ -242,12 +245,9 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             triggered_by=request.triggered_by or None, limit=size + 1, before_id=before,
             member_id=None if caller.is_admin or pipeline_id else caller.user_id,
         )
-        page = records[:size]
-        token = paging.encode("builds", page[-1].id) if len(records) > size else ""
         # Jobs are left out of lists: GetBuild has them.
-        return pipeline_pb2.ListBuildsResponse(
-            builds=[convert.build(r) for r in page], next_page_token=token
-        )
+        page, token = paging.fill("builds", records, size, convert.build)
+        return pipeline_pb2.ListBuildsResponse(builds=page, next_page_token=token)
 
     def CancelBuild(
         self, request: pipeline_pb2.CancelBuildRequest, context: grpc.ServicerContext
@@ -286,10 +286,9 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         if request.from_line < 0:
             raise InvalidArgument("from_line", f"must not be negative, got {request.from_line}")
         self._access.build(caller, request.build_id, Action.READ)
-        with self.streams.hold(caller.name):
-            yield from build_streams.stream_logs(
-                self._store, self._feed, request, context.is_active, self._poll
-            )
+        yield from build_streams.stream_logs(
+            self._store, self._feed, request, context.is_active, self._poll
+        )
 
     def WatchBuild(
         self, request: pipeline_pb2.WatchBuildRequest, context: grpc.ServicerContext
@@ -297,10 +296,9 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         caller = caller_of(context)
         check.require_id("build_id", request.build_id)
         self._access.build(caller, request.build_id, Action.READ)
-        with self.streams.hold(caller.name):
-            yield from build_streams.watch_build(
-                self._store, self._feed, request.build_id, context.is_active, self._poll
-            )
+        yield from build_streams.watch_build(
+            self._store, self._feed, request.build_id, context.is_active, self._poll
+        )
 
 
 def _not_archived(pipeline: PipelineRecord, what: str) -> None:

@@ -7,6 +7,7 @@ import re
 import workflow
 from conveyor.v1 import pipeline_pb2
 from rpc.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from rpc.plans import Plans
 from store.records import PipelineRecord
 from workflow.errors import WorkflowInvalid
 
@@ -16,6 +17,11 @@ USER_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{MAX_NAME - 1}}}")
 MAX_REQUEST_ID = 200
 MAX_REF = 500
 MAX_SHA = 64
+# Prose, not a document: a few paragraphs (GitHub allows 350 characters for a
+# repository's description). Bounded so that lists stay small.
+MAX_DESCRIPTION = 4096
+# GitHub's bound on a workflow_dispatch's inputs: 65,535 characters in all.
+MAX_INPUTS_CHARS = 65_535
 
 ROLE_NAMES: dict[int, str] = {
     pipeline_pb2.ROLE_VIEWER: "viewer",
@@ -34,12 +40,19 @@ def require(field: str, value: str) -> None:
         raise InvalidArgument(field, "is required")
 
 
+def shown(value: str, limit: int = 60) -> str:
+    """``value`` quoted for an error message: long values are cut, with their length."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
 def check_name(name: str, field: str = "name") -> None:
     if not PIPELINE_NAME.fullmatch(name):
         raise InvalidArgument(
             field,
-            f"{name!r} is not a valid pipeline name: use 1 to {MAX_NAME} letters, digits, "
-            "'.', '_', '-' or '/', starting with a letter or digit",
+            f"{shown(name)} is not a valid pipeline name: use 1 to {MAX_NAME} letters, "
+            "digits, '.', '_', '-' or '/', starting with a letter or digit",
         )
 
 
@@ -47,9 +60,15 @@ def check_user_name(name: str, field: str = "user") -> None:
     if not USER_NAME.fullmatch(name):
         raise InvalidArgument(
             field,
-            f"{name!r} is not a valid user name: use 1 to {MAX_NAME} letters, digits, "
+            f"{shown(name)} is not a valid user name: use 1 to {MAX_NAME} letters, digits, "
             "'.', '_', '-' or '@', starting with a letter or digit",
         )
+
+
+def check_description(text: str, field: str = "description") -> None:
+    if len(text) > MAX_DESCRIPTION:
+        raise InvalidArgument(
+            field, f"is {len(text):,} characters long; the limit is {MAX_DESCRIPTION:,}")
 
 
 def require_id(field: str, value: int) -> None:
@@ -64,10 +83,10 @@ def role(value: int, field: str = "role") -> str:
     return name
 
 
-def check_workflow(text: str) -> None:
+def check_workflow(text: str, plans: Plans) -> None:
     if not text.strip():
         raise InvalidArgument("workflow_yaml", "is required")
-    found = workflow.validate(text)
+    found = plans.errors(text)
     if found:
         raise WorkflowInvalid(found)
 
@@ -83,14 +102,19 @@ def check_build_request(request: pipeline_pb2.StartPipelineBuildRequest) -> None
         )
         if len(value) > limit
     ]
+    given = sum(len(name) + len(value) for name, value in request.inputs.items())
+    if given > MAX_INPUTS_CHARS:
+        violations.append(FieldViolation(
+            "inputs", f"hold {given:,} characters (names and values); the limit is "
+            f"{MAX_INPUTS_CHARS:,}"))
     if violations:
         raise InvalidArgument.of(violations, "; ".join(f"{v.field} {v.description}"
                                                         for v in violations))
 
 
-def check_inputs(pipeline: PipelineRecord, given: dict[str, str]) -> None:
+def check_inputs(pipeline: PipelineRecord, given: dict[str, str], plans: Plans) -> None:
     try:
-        plan = workflow.load(pipeline.workflow_yaml)
+        plan = plans.load(pipeline.workflow_yaml)
     except WorkflowInvalid as exc:
         # A stored workflow that no longer validates (the rules got stricter).
         raise FailedPrecondition(

@@ -90,6 +90,8 @@ from store.users import (
     get_user,
     list_tokens,
     revoke_token,
+    revoke_token_tree,
+    set_user_disabled,
     touch_token,
 )
 
@@ -166,8 +168,10 @@ __all__ = [
     "require_current_schema",
     "rerun_build",
     "revoke_token",
+    "revoke_token_tree",
     "schema_problem",
     "set_member",
+    "set_user_disabled",
     "start_job",
     "touch_token",
     "unpublished_builds",

@@ -22,7 +22,7 @@ from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from store.db import database
 from store.errors import StoreError
-from store.models import ALL_MODELS, SchemaVersion
+from store.models import ALL_MODELS, ApiToken, BaseModel, SchemaVersion, User, UtcDateTimeField
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,60 @@ Migration = Callable[[peewee.Database], None]
 _ADVISORY_LOCK_KEY = zlib.crc32(b"conveyor.schema-migrations")
 
 
+class _V1User(BaseModel):
+    """``users`` as v1 created it (v2 added ``disabled_at``)."""
+
+    id = peewee.AutoField()
+    name = peewee.CharField(max_length=200, unique=True)
+    is_admin = peewee.BooleanField(default=False)
+    created_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "users"
+
+
+class _V1ApiToken(BaseModel):
+    """``api_tokens`` as v1 created it (v2 added ``parent_id``)."""
+
+    id = peewee.AutoField()
+    user = peewee.ForeignKeyField(_V1User, backref="tokens", on_delete="CASCADE")
+    name = peewee.CharField(max_length=200)
+    token_hash = peewee.CharField(max_length=128, unique=True)
+    created_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(null=True)
+    revoked_at = UtcDateTimeField(null=True)
+    last_used_at = UtcDateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_tokens"
+
+
+_FROZEN_V1 = {User: _V1User, ApiToken: _V1ApiToken}
+
+
 def _v1_initial_schema(db: peewee.Database) -> None:
-    db.create_tables([m for m in ALL_MODELS if m is not SchemaVersion])
+    frozen = list(_FROZEN_V1.values())
+    # First: PostgreSQL checks that a referenced table exists when a reference is made.
+    with db.bind_ctx(frozen, bind_refs=False, bind_backrefs=False):
+        db.create_tables(frozen)
+    db.create_tables([m for m in ALL_MODELS if m is not SchemaVersion and m not in _FROZEN_V1])
+
+
+def _v2_disabled_users_and_token_parents(db: peewee.Database) -> None:
+    from playhouse.migrate import migrate as apply
+
+    migrator = schema_migrator(db)
+    apply(
+        migrator.add_column("users", "disabled_at", UtcDateTimeField(null=True)),
+        migrator.add_column("api_tokens", "parent_id", peewee.IntegerField(null=True)),
+        migrator.add_index("api_tokens", ("parent_id",), False),
+    )
 
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, tokens, pipelines, builds, snapshots, jobs, steps, log chunks", _v1_initial_schema),
+    (2, "users can be disabled; tokens know the token that created them",
+     _v2_disabled_users_and_token_parents),
 )
 
 

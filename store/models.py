@@ -44,6 +44,8 @@ class User(BaseModel):
     name = pw.CharField(max_length=200, unique=True)
     is_admin = pw.BooleanField(default=False)
     created_at = UtcDateTimeField(default=utcnow)
+    # Set by an instance admin: every token of the user stops working (migration v2).
+    disabled_at = UtcDateTimeField(null=True)
 
     class Meta:
         table_name = "users"
@@ -59,6 +61,9 @@ class ApiToken(BaseModel):
     expires_at = UtcDateTimeField(null=True)
     revoked_at = UtcDateTimeField(null=True)
     last_used_at = UtcDateTimeField(null=True)
+    # The token that created this one (None: made by `admin bootstrap`). A token expires
+    # no later than its parent and is revoked with it (migration v2).
+    parent_id = pw.IntegerField(null=True, index=True)
 
     class Meta:
         table_name = "api_tokens"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflow.errors import WorkflowError
+from workflow.errors import WorkflowError, dropped_note
 from workflow.schema import MAX_ERRORS
 from workflow.yamlsafe import YNode, YScalar
 
@@ -36,7 +36,7 @@ class Errors:
         """Sorted errors; a last entry says how many were left out, if any."""
         result = sorted(set(self.items))
         if self.dropped:
-            result.append(WorkflowError(0, 0, "", f"{self.dropped} more errors not shown"))
+            result.append(dropped_note(self.dropped))
         return result
 
     def locate(self, scalar: YScalar, offset: int) -> Position:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+_DROPPED = re.compile(r"(\d+) more errors not shown")
 
 
 @dataclass(frozen=True, order=True)
@@ -22,11 +26,30 @@ class WorkflowError:
         return f"{filename}:{self.line}:{self.column}: {self.path}: {self.message}"
 
 
-class WorkflowInvalid(Exception):
-    """Raised with every error found in a workflow, sorted by position."""
+def dropped_note(count: int) -> WorkflowError:
+    """The last entry of a capped error list: how many errors were left out."""
+    return WorkflowError(0, 0, "", f"{count} more errors not shown")
 
-    def __init__(self, errors: list[WorkflowError] | tuple[WorkflowError, ...]) -> None:
-        self.errors: tuple[WorkflowError, ...] = tuple(sorted(errors))
-        first = self.errors[0].message if self.errors else "invalid workflow"
-        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+
+def dropped_count(error: WorkflowError) -> int:
+    """How many errors ``error`` says were left out (0: it is a real error)."""
+    if error.line or error.column or error.path:
+        return 0
+    found = _DROPPED.fullmatch(error.message)
+    return int(found.group(1)) if found else 0
+
+
+class WorkflowInvalid(Exception):
+    """Raised with every error found in a workflow, sorted by position (a note of how
+    many were left out, if any, stays last: ``dropped``)."""
+
+    def __init__(self, errors: Iterable[WorkflowError]) -> None:
+        given = list(errors)
+        real = sorted(e for e in given if not dropped_count(e))
+        self.dropped = sum(dropped_count(e) for e in given)
+        note = (dropped_note(self.dropped),) if self.dropped else ()
+        self.errors: tuple[WorkflowError, ...] = (*real, *note)
+        first = real[0].message if real else "invalid workflow"
+        others = len(real) - 1 + self.dropped
+        more = f" (and {others} more)" if others > 0 else ""
         super().__init__(first + more)

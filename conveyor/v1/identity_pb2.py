@@ -25,37 +25,45 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63onveyor/v1/identity.proto\x12\x0b\x63onveyor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"`\n\x04User\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x61\x64min\x18\x03 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf5\x01\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_use_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x0f\n\rWhoAmIRequest\"1\n\x0eWhoAmIResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.conveyor.v1.User\"0\n\x11\x43reateUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61\x64min\x18\x02 \x01(\x08\"5\n\x12\x43reateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.conveyor.v1.User\"E\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"H\n\x13\x43reateTokenResponse\x12!\n\x05token\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Token\x12\x0e\n\x06secret\x18\x02 \x01(\t\"!\n\x11ListTokensRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"8\n\x12ListTokensResponse\x12\"\n\x06tokens\x18\x01 \x03(\x0b\x32\x12.conveyor.v1.Token\"&\n\x12RevokeTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\x03\"8\n\x13RevokeTokenResponse\x12!\n\x05token\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Token2\x96\x03\n\x0fIdentityService\x12\x41\n\x06WhoAmI\x12\x1a.conveyor.v1.WhoAmIRequest\x1a\x1b.conveyor.v1.WhoAmIResponse\x12M\n\nCreateUser\x12\x1e.conveyor.v1.CreateUserRequest\x1a\x1f.conveyor.v1.CreateUserResponse\x12P\n\x0b\x43reateToken\x12\x1f.conveyor.v1.CreateTokenRequest\x1a .conveyor.v1.CreateTokenResponse\x12M\n\nListTokens\x12\x1e.conveyor.v1.ListTokensRequest\x1a\x1f.conveyor.v1.ListTokensResponse\x12P\n\x0bRevokeToken\x12\x1f.conveyor.v1.RevokeTokenRequest\x1a .conveyor.v1.RevokeTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63onveyor/v1/identity.proto\x12\x0b\x63onveyor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x61\x64min\x18\x03 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64isable_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x88\x02\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_use_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tparent_id\x18\x08 \x01(\x03\"\x0f\n\rWhoAmIRequest\"1\n\x0eWhoAmIResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.conveyor.v1.User\"0\n\x11\x43reateUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61\x64min\x18\x02 \x01(\x08\"5\n\x12\x43reateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.conveyor.v1.User\"E\n\x12\x43reateTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"H\n\x13\x43reateTokenResponse\x12!\n\x05token\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Token\x12\x0e\n\x06secret\x18\x02 \x01(\t\"!\n\x11ListTokensRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"8\n\x12ListTokensResponse\x12\"\n\x06tokens\x18\x01 \x03(\x0b\x32\x12.conveyor.v1.Token\"&\n\x12RevokeTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\x03\"N\n\x13RevokeTokenResponse\x12!\n\x05token\x18\x01 \x01(\x0b\x32\x12.conveyor.v1.Token\x12\x14\n\x0c\x61lso_revoked\x18\x02 \x01(\x03\"\"\n\x12\x44isableUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x13\x44isableUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.conveyor.v1.User\x12\x13\n\x0b\x63\x61lls_ended\x18\x02 \x01(\x03\"!\n\x11\x45nableUserRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"5\n\x12\x45nableUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.conveyor.v1.User2\xb7\x04\n\x0fIdentityService\x12\x41\n\x06WhoAmI\x12\x1a.conveyor.v1.WhoAmIRequest\x1a\x1b.conveyor.v1.WhoAmIResponse\x12M\n\nCreateUser\x12\x1e.conveyor.v1.CreateUserRequest\x1a\x1f.conveyor.v1.CreateUserResponse\x12P\n\x0b\x43reateToken\x12\x1f.conveyor.v1.CreateTokenRequest\x1a .conveyor.v1.CreateTokenResponse\x12M\n\nListTokens\x12\x1e.conveyor.v1.ListTokensRequest\x1a\x1f.conveyor.v1.ListTokensResponse\x12P\n\x0bRevokeToken\x12\x1f.conveyor.v1.RevokeTokenRequest\x1a .conveyor.v1.RevokeTokenResponse\x12P\n\x0b\x44isableUser\x12\x1f.conveyor.v1.DisableUserRequest\x1a .conveyor.v1.DisableUserResponse\x12M\n\nEnableUser\x12\x1e.conveyor.v1.EnableUserRequest\x1a\x1f.conveyor.v1.EnableUserResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'conveyor.v1.identity_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_USER']._serialized_start=76
-  _globals['_USER']._serialized_end=172
-  _globals['_TOKEN']._serialized_start=175
-  _globals['_TOKEN']._serialized_end=420
-  _globals['_WHOAMIREQUEST']._serialized_start=422
-  _globals['_WHOAMIREQUEST']._serialized_end=437
-  _globals['_WHOAMIRESPONSE']._serialized_start=439
-  _globals['_WHOAMIRESPONSE']._serialized_end=488
-  _globals['_CREATEUSERREQUEST']._serialized_start=490
-  _globals['_CREATEUSERREQUEST']._serialized_end=538
-  _globals['_CREATEUSERRESPONSE']._serialized_start=540
-  _globals['_CREATEUSERRESPONSE']._serialized_end=593
-  _globals['_CREATETOKENREQUEST']._serialized_start=595
-  _globals['_CREATETOKENREQUEST']._serialized_end=664
-  _globals['_CREATETOKENRESPONSE']._serialized_start=666
-  _globals['_CREATETOKENRESPONSE']._serialized_end=738
-  _globals['_LISTTOKENSREQUEST']._serialized_start=740
-  _globals['_LISTTOKENSREQUEST']._serialized_end=773
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=775
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=831
-  _globals['_REVOKETOKENREQUEST']._serialized_start=833
-  _globals['_REVOKETOKENREQUEST']._serialized_end=871
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=873
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=929
-  _globals['_IDENTITYSERVICE']._serialized_start=932
-  _globals['_IDENTITYSERVICE']._serialized_end=1338
+  _globals['_USER']._serialized_start=77
+  _globals['_USER']._serialized_end=223
+  _globals['_TOKEN']._serialized_start=226
+  _globals['_TOKEN']._serialized_end=490
+  _globals['_WHOAMIREQUEST']._serialized_start=492
+  _globals['_WHOAMIREQUEST']._serialized_end=507
+  _globals['_WHOAMIRESPONSE']._serialized_start=509
+  _globals['_WHOAMIRESPONSE']._serialized_end=558
+  _globals['_CREATEUSERREQUEST']._serialized_start=560
+  _globals['_CREATEUSERREQUEST']._serialized_end=608
+  _globals['_CREATEUSERRESPONSE']._serialized_start=610
+  _globals['_CREATEUSERRESPONSE']._serialized_end=663
+  _globals['_CREATETOKENREQUEST']._serialized_start=665
+  _globals['_CREATETOKENREQUEST']._serialized_end=734
+  _globals['_CREATETOKENRESPONSE']._serialized_start=736
+  _globals['_CREATETOKENRESPONSE']._serialized_end=808
+  _globals['_LISTTOKENSREQUEST']._serialized_start=810
+  _globals['_LISTTOKENSREQUEST']._serialized_end=843
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=845
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=901
+  _globals['_REVOKETOKENREQUEST']._serialized_start=903
+  _globals['_REVOKETOKENREQUEST']._serialized_end=941
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=943
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=1021
+  _globals['_DISABLEUSERREQUEST']._serialized_start=1023
+  _globals['_DISABLEUSERREQUEST']._serialized_end=1057
+  _globals['_DISABLEUSERRESPONSE']._serialized_start=1059
+  _globals['_DISABLEUSERRESPONSE']._serialized_end=1134
+  _globals['_ENABLEUSERREQUEST']._serialized_start=1136
+  _globals['_ENABLEUSERREQUEST']._serialized_end=1169
+  _globals['_ENABLEUSERRESPONSE']._serialized_start=1171
+  _globals['_ENABLEUSERRESPONSE']._serialized_end=1224
+  _globals['_IDENTITYSERVICE']._serialized_start=1227
+  _globals['_IDENTITYSERVICE']._serialized_end=1794
 # @@protoc_insertion_point(module_scope)

@@ -61,6 +61,16 @@ class IdentityServiceStub:
                 request_serializer=conveyor_dot_v1_dot_identity__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=conveyor_dot_v1_dot_identity__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
+        self.DisableUser = channel.unary_unary(
+                '/conveyor.v1.IdentityService/DisableUser',
+                request_serializer=conveyor_dot_v1_dot_identity__pb2.DisableUserRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_identity__pb2.DisableUserResponse.FromString,
+                _registered_method=True)
+        self.EnableUser = channel.unary_unary(
+                '/conveyor.v1.IdentityService/EnableUser',
+                request_serializer=conveyor_dot_v1_dot_identity__pb2.EnableUserRequest.SerializeToString,
+                response_deserializer=conveyor_dot_v1_dot_identity__pb2.EnableUserResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -97,7 +107,23 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeToken(self, request, context):
-        """One of the caller's tokens, or (instance admin) anybody's.
+        """One of the caller's tokens, or (instance admin) anybody's; the tokens it created
+        (transitively) are revoked with it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableUser(self, request, context):
+        """Instance admin: every token of the user is refused from now on, and their running
+        calls end. Not oneself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableUser(self, request, context):
+        """Instance admin: undoes DisableUser (the user's tokens work again).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -130,6 +156,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=conveyor_dot_v1_dot_identity__pb2.RevokeTokenRequest.FromString,
                     response_serializer=conveyor_dot_v1_dot_identity__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'DisableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableUser,
+                    request_deserializer=conveyor_dot_v1_dot_identity__pb2.DisableUserRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_identity__pb2.DisableUserResponse.SerializeToString,
+            ),
+            'EnableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableUser,
+                    request_deserializer=conveyor_dot_v1_dot_identity__pb2.EnableUserRequest.FromString,
+                    response_serializer=conveyor_dot_v1_dot_identity__pb2.EnableUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +305,60 @@ class IdentityService:
             '/conveyor.v1.IdentityService/RevokeToken',
             conveyor_dot_v1_dot_identity__pb2.RevokeTokenRequest.SerializeToString,
             conveyor_dot_v1_dot_identity__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.IdentityService/DisableUser',
+            conveyor_dot_v1_dot_identity__pb2.DisableUserRequest.SerializeToString,
+            conveyor_dot_v1_dot_identity__pb2.DisableUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/conveyor.v1.IdentityService/EnableUser',
+            conveyor_dot_v1_dot_identity__pb2.EnableUserRequest.SerializeToString,
+            conveyor_dot_v1_dot_identity__pb2.EnableUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

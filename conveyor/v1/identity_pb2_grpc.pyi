@@ -44,7 +44,15 @@ class IdentityServiceStub:
     ListTokens: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListTokensRequest, _identity_pb2.ListTokensResponse]
     """The caller's tokens, or (instance admin) another user's."""
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RevokeTokenRequest, _identity_pb2.RevokeTokenResponse]
-    """One of the caller's tokens, or (instance admin) anybody's."""
+    """One of the caller's tokens, or (instance admin) anybody's; the tokens it created
+    (transitively) are revoked with it.
+    """
+    DisableUser: _grpc.UnaryUnaryMultiCallable[_identity_pb2.DisableUserRequest, _identity_pb2.DisableUserResponse]
+    """Instance admin: every token of the user is refused from now on, and their running
+    calls end. Not oneself.
+    """
+    EnableUser: _grpc.UnaryUnaryMultiCallable[_identity_pb2.EnableUserRequest, _identity_pb2.EnableUserResponse]
+    """Instance admin: undoes DisableUser (the user's tokens work again)."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -62,7 +70,15 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     ListTokens: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListTokensRequest, _identity_pb2.ListTokensResponse]  # type: ignore[assignment]
     """The caller's tokens, or (instance admin) another user's."""
     RevokeToken: _aio.UnaryUnaryMultiCallable[_identity_pb2.RevokeTokenRequest, _identity_pb2.RevokeTokenResponse]  # type: ignore[assignment]
-    """One of the caller's tokens, or (instance admin) anybody's."""
+    """One of the caller's tokens, or (instance admin) anybody's; the tokens it created
+    (transitively) are revoked with it.
+    """
+    DisableUser: _aio.UnaryUnaryMultiCallable[_identity_pb2.DisableUserRequest, _identity_pb2.DisableUserResponse]  # type: ignore[assignment]
+    """Instance admin: every token of the user is refused from now on, and their running
+    calls end. Not oneself.
+    """
+    EnableUser: _aio.UnaryUnaryMultiCallable[_identity_pb2.EnableUserRequest, _identity_pb2.EnableUserResponse]  # type: ignore[assignment]
+    """Instance admin: undoes DisableUser (the user's tokens work again)."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Users and API tokens. A token's secret is returned once, by CreateToken; the server
@@ -107,6 +123,26 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_pb2.RevokeTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.RevokeTokenResponse, _abc.Awaitable[_identity_pb2.RevokeTokenResponse]]:
-        """One of the caller's tokens, or (instance admin) anybody's."""
+        """One of the caller's tokens, or (instance admin) anybody's; the tokens it created
+        (transitively) are revoked with it.
+        """
+
+    @_abc_1.abstractmethod
+    def DisableUser(
+        self,
+        request: _identity_pb2.DisableUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.DisableUserResponse, _abc.Awaitable[_identity_pb2.DisableUserResponse]]:
+        """Instance admin: every token of the user is refused from now on, and their running
+        calls end. Not oneself.
+        """
+
+    @_abc_1.abstractmethod
+    def EnableUser(
+        self,
+        request: _identity_pb2.EnableUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.EnableUserResponse, _abc.Awaitable[_identity_pb2.EnableUserResponse]]:
+        """Instance admin: undoes DisableUser (the user's tokens work again)."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -76,6 +76,10 @@ def _own_token(api: Api, caller: str) -> Call:
     return lambda c: c.identity.RevokeToken(identity_pb2.RevokeTokenRequest(token_id=made.id))
 
 
+def _on_user(make: Callable[[str], Call]) -> Call:
+    return make(store.create_user(f"u{next(_names)}").name)
+
+
 # method -> (setup, who may: "user" | "read" | "operate" | "manage" | "instance" | "internal")
 CASES: dict[str, tuple[Setup, str]] = {
     "PipelineService/CreatePipeline": (lambda api, who: lambda c: c.pipelines.CreatePipeline(
@@ -119,6 +123,10 @@ CASES: dict[str, tuple[Setup, str]] = {
     "IdentityService/ListTokens": (lambda api, who: lambda c: c.identity.ListTokens(
         identity_pb2.ListTokensRequest()), "user"),
     "IdentityService/RevokeToken": (_own_token, "user"),
+    "IdentityService/DisableUser": (lambda api, who: _on_user(lambda name: lambda c: c.identity
+        .DisableUser(identity_pb2.DisableUserRequest(name=name))), "instance"),
+    "IdentityService/EnableUser": (lambda api, who: _on_user(lambda name: lambda c: c.identity
+        .EnableUser(identity_pb2.EnableUserRequest(name=name))), "instance"),
     "AdminService/ListActors": (lambda api, who: lambda c: c.admin.ListActors(
         admin_pb2.ListActorsRequest()), "instance"),
     "AdminService/GetRuntimeInfo": (lambda api, who: lambda c: c.admin.GetRuntimeInfo(
