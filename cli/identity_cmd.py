@@ -109,9 +109,9 @@ def user_main(argv: list[str]) -> int:
     create.add_argument("--admin", action="store_true", help="an instance admin")
     disable = sub.add_parser("disable", help="refuse every token of a user and end their "
                              "running calls (instance admins)")
-    disable.add_argument("name")
+    disable.add_argument("name", help="the user to disable")
     enable = sub.add_parser("enable", help="undo `disable` (instance admins)")
-    enable.add_argument("name")
+    enable.add_argument("name", help="the user to enable again")
     for sp in (create, disable, enable):
         add_common(sp)
     args = p.parse_args(argv)

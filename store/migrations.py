@@ -75,11 +75,17 @@ def _v2_disabled_users_and_token_parents(db: peewee.Database) -> None:
     from playhouse.migrate import migrate as apply
 
     migrator = schema_migrator(db)
-    apply(
-        migrator.add_column("users", "disabled_at", UtcDateTimeField(null=True)),
-        migrator.add_column("api_tokens", "parent_id", peewee.IntegerField(null=True)),
-        migrator.add_index("api_tokens", ("parent_id",), False),
-    )
+    # Idempotent: a schema whose version rows were lost (a partial restore) already has
+    # these columns, and migrating it again must not fail.
+    users = {c.name for c in db.get_columns("users")}
+    tokens = {c.name for c in db.get_columns("api_tokens")}
+    steps = []
+    if "disabled_at" not in users:
+        steps.append(migrator.add_column("users", "disabled_at", UtcDateTimeField(null=True)))
+    if "parent_id" not in tokens:
+        steps += [migrator.add_column("api_tokens", "parent_id", peewee.IntegerField(null=True)),
+                  migrator.add_index("api_tokens", ("parent_id",), False)]
+    apply(*steps)
 
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (

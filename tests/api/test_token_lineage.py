@@ -143,4 +143,4 @@ def test_the_cli_disables_and_enables_a_user(api: Api, capsys: pytest.CaptureFix
     assert _whoami(api, "dev") == "dev"
     assert user_main(["disable", "dev", "--addr", api.address,
                       "--token", api.tokens["alice"]]) == 1
-    assert "PERMISSION_DENIED: only instance admins may disable users" in capsys.readouterr().err
+    assert "conveyor user: only instance admins may disable users" in capsys.readouterr().err
