@@ -129,6 +129,9 @@ def _main(argv: list[str]) -> int:
         # behind: stopping is bounded, so it is not interrupted.
         with _sigint_deferred():
             if runtime is not None:
+                # A stream the run left (Ctrl-C twice) can outlive the gRPC server's
+                # grace and find the store closed: the server's teardown, not the user's.
+                logging.getLogger("rpc").setLevel(logging.CRITICAL)
                 runtime.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -100,6 +100,10 @@ class Terminal:
             self.proc.wait()
         os.close(self.master)
 
+    def plain_output(self) -> str:
+        """Everything the program wrote, without its escape sequences."""
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", self.raw.decode(errors="replace"))
+
     def resize_pty(self, columns: int, lines: int) -> int:
         """The window's new size as the program sees it (it re-measures the terminal at
         every refresh; it needs no SIGWINCH). Returns the output offset at that moment.
