@@ -1,33 +1,37 @@
 """`conveyor run WORKFLOW.yaml`: run a workflow locally, end to end, with one command.
 
-Starts an all-in-one runtime on the embedded defaults (a temporary SQLite database unless
-CONVEYOR_DATABASE_URL is set, the in-memory queue, the local process backend), registers
+Starts a private all-in-one server (a temporary SQLite database, the in-memory queue,
+the local process backend; none of the server's CONVEYOR_* variables apply), registers
 the file as a pipeline, triggers it through the real gRPC StartPipelineBuild, and
 follows it with WatchBuild and StreamBuildLogs. Exit code: 0 SUCCEEDED, 1 FAILED /
-CANCELLED / ERROR, 2 invalid workflow or usage.
+CANCELLED / ERROR, 2 invalid workflow or usage, 130 interrupted before the build
+existed (Ctrl-C once a build runs cancels it; twice quits at once).
 """
 
 from __future__ import annotations
 
+# Only light modules here: Ctrl-C during the heavy imports (grpc, the runtime) must land
+# inside main()'s handler, not in a traceback.
 import argparse
+import contextlib
 import json
 import logging
-import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
+if TYPE_CHECKING:
+    from conveyor.v1 import common_pb2
+    from rpc.client import Client
+    from runtime import Runtime
 
-import workflow
-from cli.follow import BuildFollower
-from cli.view import BUILD_STATUS, JOB_STATUS, STEP_STATUS
-from conveyor.v1 import common_pb2, pipeline_pb2
-from rpc.client import connect
-from runtime import Config, ConfigError, Runtime
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+NOTE = "the local backend runs jobs on this host"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,8 +41,13 @@ def parser() -> argparse.ArgumentParser:
                    help="a workflow_dispatch input (repeatable)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object with the result on stdout; logs go to stderr")
-    p.add_argument("--ref", default="refs/heads/main")
-    p.add_argument("--sha", default="")
+    p.add_argument("--ref", default="refs/heads/main",
+                   help="the git ref of the build (github.ref; default refs/heads/main)")
+    p.add_argument("--sha", default="", help="the commit of the build (github.sha)")
+    p.add_argument("--database-url", metavar="URL",
+                   help="keep the run's builds in this database instead of a temporary one; "
+                        "it must be the run's own (CONVEYOR_DATABASE_URL is ignored: "
+                        "`conveyor run` never writes to a server's store)")
     return p
 
 
@@ -53,6 +62,18 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # while reading the file, importing, checking the store
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    print("\nconveyor run: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     path = Path(args.file)
     try:
@@ -60,6 +81,8 @@ def main(argv: list[str]) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"conveyor run: cannot read {path}: {exc}", file=sys.stderr)
         return 2
+    import workflow
+
     errors = workflow.validate(text)
     if errors:
         for error in errors:
@@ -70,30 +93,98 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"conveyor run: {exc}", file=sys.stderr)
         return 2
+    for note in ignored_settings(text):
+        print(note, file=sys.stderr)
+    sys.stderr.flush()
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+    logging.basicConfig(level=logging.WARNING, stream=_CurrentStderr(),
                         format="%(levelname)s %(name)s: %(message)s")
-    with tempfile.TemporaryDirectory(prefix="conveyor-run-") as tmp:
-        overrides: dict[str, Any] = {
-            "role": "all",
-            "listen": "127.0.0.1:0",
-            "queue_url": "memory://",
-            "workdir": Path(tmp) / "work",
-            "local_trusted": True,  # the caller's own jobs on their machine: no sandbox
-        }
-        if not os.environ.get("CONVEYOR_DATABASE_URL"):
-            overrides["database_url"] = f"sqlite:///{Path(tmp) / 'conveyor.db'}"
+    from cli import run_store
+    from runtime import ConfigError, Runtime
+
+    if args.database_url:
         try:
-            config = Config.from_env(**overrides)
+            run_store.check_own_store(args.database_url)
+        except run_store.SharedStore as exc:
+            print(f"conveyor run: --database-url: {exc}", file=sys.stderr)
+            return 2
+    tmp = Path(tempfile.mkdtemp(prefix="conveyor-run-"))
+    runtime: Runtime | None = None
+    try:
+        try:
+            config = run_store.run_config(tmp, args.database_url)
         except ConfigError as exc:
             print(f"conveyor run: {exc}", file=sys.stderr)
             return 2
+        # From here on Ctrl-C never raises: an exception in the middle of starting the
+        # server could leave actors running that nobody stops (and the process would
+        # not exit). Start-up is short; a Ctrl-C during it aborts the run right after.
+        interrupts = _Interrupts()
+        signal.signal(signal.SIGINT, interrupts.handler)
         runtime = Runtime(config)
-        try:
-            runtime.start()
-            return _run(runtime, path, text, inputs, args)
-        finally:
-            runtime.stop()
+        runtime.start()
+        return _run(runtime, path, text, inputs, args, interrupts)
+    finally:
+        # Ctrl-C now would leave the private server's threads and the jobs' processes
+        # behind: stopping is bounded, so it is not interrupted.
+        with _sigint_deferred():
+            if runtime is not None:
+                # A stream the run left (Ctrl-C twice) can outlive the gRPC server's
+                # grace and find the store closed: the server's teardown, not the user's.
+                logging.getLogger("rpc").setLevel(logging.CRITICAL)
+                runtime.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is now: while the live view runs it is rich's proxy,
+    which prints above the view instead of through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def ignored_settings(text: str) -> list[str]:
+    """One line per job whose `container` or `runs-on` the local backend ignores."""
+    from workflow.yamlsafe import load_document, to_plain
+
+    document = to_plain(load_document(text).root)
+    jobs = document.get("jobs") if isinstance(document, dict) else None
+    notes = []
+    for key, job in (jobs or {}).items():
+        if not isinstance(job, dict):
+            continue
+        ignored = []
+        container = job.get("container")
+        if isinstance(container, dict):
+            container = container.get("image")
+        if container not in (None, ""):
+            ignored.append(f"container {_setting(container)}")
+        if job.get("runs-on") not in (None, ""):
+            ignored.append(f"runs-on {_setting(job['runs-on'])}")
+        if ignored:
+            notes.append(f"job {key}: {' and '.join(ignored)} ignored: {NOTE}")
+    return notes
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_setting(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_setting(v)}" for k, v in value.items())
+    return str(value)
 
 
 def _pipeline_name(path: Path) -> str:
@@ -101,10 +192,16 @@ def _pipeline_name(path: Path) -> str:
 
 
 def _run(runtime: Runtime, path: Path, text: str, inputs: dict[str, str],
-         args: argparse.Namespace) -> int:
-    out = sys.stderr if args.json else sys.stdout
-    # The embedded runtime's own admin: nobody has to think about tokens here.
-    with connect(runtime.address, runtime.issue_local_token()) as client:
+         args: argparse.Namespace, interrupts: _Interrupts) -> int:
+    import grpc
+
+    from cli import run_store
+    from conveyor.v1 import pipeline_pb2
+    from rpc.client import connect
+
+    if interrupts.count:
+        return _interrupted()
+    with connect(runtime.address, run_store.issue_token()) as client:
         name = _pipeline_name(path)
         try:
             client.pipelines.CreatePipeline(
@@ -112,8 +209,12 @@ def _run(runtime: Runtime, path: Path, text: str, inputs: dict[str, str],
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
                 raise
+            # Only in a --database-url store, and only a pipeline an earlier run made
+            # (`local` is no instance admin: it may update no other).
             client.pipelines.UpdatePipeline(
                 pipeline_pb2.UpdatePipelineRequest(name=name, workflow_yaml=text))
+        if interrupts.count:  # no build yet: none is started
+            return _interrupted()
         try:
             response = client.pipelines.StartPipelineBuild(pipeline_pb2.StartPipelineBuildRequest(
                 pipeline=name, ref=args.ref, sha=args.sha, inputs=inputs))
@@ -122,40 +223,81 @@ def _run(runtime: Runtime, path: Path, text: str, inputs: dict[str, str],
                 print(f"conveyor run: {exc.details()}", file=sys.stderr)
                 return 2
             raise
-        build = response.build
-        live = out.isatty() and not args.json
-        follower = BuildFollower(client.pipelines, build, out=out, live=live)
-        interrupted = {"count": 0}
+        # A Ctrl-C from here on cancels the build (at the follower's first tick).
+        return _follow(client, response.build, text, inputs, args, interrupts)
 
-        def on_sigint(_signum: int, _frame: Any) -> None:
-            interrupted["count"] += 1
-            if interrupted["count"] == 1:
-                print("\ncancelling the build (Ctrl-C again to quit at once)…", file=sys.stderr)
-                client.pipelines.CancelBuild(pipeline_pb2.CancelBuildRequest(build_id=build.id))
-            else:
-                raise KeyboardInterrupt
 
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        try:
-            follower.run()
-        except KeyboardInterrupt:
-            return 1
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        final = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build.id)).build
+class _Interrupts:
+    """Ctrl-C once the private server starts: the handler only counts (raising could
+    leave threads behind; printing or calling the server from a signal handler could
+    re-enter what the main thread is doing). Before the build exists a count aborts
+    the run; then the follower's tick cancels the build, or quits on a second one."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.acted = 0
+
+    def handler(self, _signum: int, _frame: Any) -> None:
+        self.count += 1
+
+
+def _follow(client: Client, build: common_pb2.Build, text: str, inputs: dict[str, str],
+            args: argparse.Namespace, interrupts: _Interrupts) -> int:
+    import grpc
+
+    from cli.follow import BuildFollower
+    from cli.view import BUILD_STATUS, plain_build_line
+    from conveyor.v1 import pipeline_pb2
+
+    out = sys.stderr if args.json else sys.stdout
+    live = out.isatty() and not args.json
+    follower = BuildFollower(client.pipelines, build, out=out, live=live,
+                             keys=_plan_keys(text, inputs))
+
+    def tick() -> bool:
+        if interrupts.count > interrupts.acted:
+            interrupts.acted = interrupts.count
+            if interrupts.count >= 2:
+                print("conveyor run: quitting; the build's jobs are stopped", file=sys.stderr)
+                return True
+            print("conveyor run: cancelling the build (Ctrl-C again to quit at once)…",
+                  file=sys.stderr)
+            try:
+                client.pipelines.CancelBuild(
+                    pipeline_pb2.CancelBuildRequest(build_id=build.id), timeout=10)
+            except grpc.RpcError as exc:
+                print(f"conveyor run: cancel: {exc.details()}", file=sys.stderr)
+        return False
+
+    follower.run(tick)
+    if interrupts.count >= 2:
+        return EXIT_INTERRUPTED
+    final = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build.id)).build
     for error in follower.errors:
         print(f"conveyor run: {error}", file=sys.stderr)
     status = BUILD_STATUS.get(final.status, "?")
     if args.json:
         print(json.dumps(result_json(final)))
-    elif live:
-        pass  # the live table already shows the final state
-    elif final.reason and status != BUILD_STATUS.get(follower.build.status):
-        print(f"build #{final.number}: {status} — {final.reason}", file=out)
+    elif not live and plain_build_line(final) != plain_build_line(follower.build):
+        print(plain_build_line(final), file=out)  # the watch ended before the last change
     return 0 if status == "SUCCEEDED" else 1
 
 
+def _plan_keys(text: str, inputs: dict[str, str]) -> list[str]:
+    """The build's job keys as planned here, so that log prefixes align from the start
+    (the server's plan is the one that runs; this one only sizes the prefixes)."""
+    import workflow
+
+    try:
+        plan, _ = workflow.load_for_build(text, inputs)
+    except (workflow.WorkflowInvalid, ValueError):
+        return []  # the server says what is wrong with the inputs
+    return [job.key for job in plan.jobs]
+
+
 def result_json(build: common_pb2.Build) -> dict[str, Any]:
+    from cli.view import BUILD_STATUS, JOB_STATUS, STEP_STATUS
+
     return {
         "build": build.id,
         "status": BUILD_STATUS.get(build.status, "?"),

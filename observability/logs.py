@@ -17,6 +17,9 @@ from typing import Any, TextIO
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CONTEXT_FIELDS = ("build_id", "job_key")
+# Client libraries whose INFO records narrate their own plumbing (pika: a dozen lines per
+# connection, socket by socket): only their warnings reach the log, unless at DEBUG.
+QUIET_LIBRARIES = ("pika",)
 
 
 class LogFormatError(ValueError):
@@ -89,3 +92,6 @@ def configure_logging(level: str, fmt: str = "text", stream: TextIO | None = Non
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
