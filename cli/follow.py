@@ -13,7 +13,7 @@ from typing import TextIO
 
 import grpc
 
-from cli.view import TableStyle, build_status, job_status, job_table, prefix
+from cli.view import TableStyle, build_status, job_status, job_table, prefix, shown_text
 from conveyor.v1 import common_pb2, pipeline_pb2, pipeline_pb2_grpc
 
 
@@ -94,7 +94,8 @@ class BuildFollower:
                     width = max((len(j.key) for j in self.build.jobs), default=8)
                     width = min(max(width, 8), 28)
                     text = "".join(
-                        f"{prefix(line.job_key, width)}{line.text}\n" for line in message.lines
+                        f"{prefix(line.job_key, width)}{shown_text(line)}\n"
+                        for line in message.lines
                     )
                     self._write_above_table(text)
         except grpc.RpcError as exc:

@@ -78,12 +78,23 @@ def job_table(build: common_pb2.Build, style: TableStyle, now: float | None = No
         icon = ICONS.get(st, "?")
         label = "  " * level[job.key] + (job.name or job.key)
         needs = f"  ← {', '.join(job.needs)}" if job.needs else ""
-        reason = f"  {job.reason}" if job.reason and st not in ("RUNNING", "SUCCEEDED") else ""
+        # A succeeded job's reason says more than "succeeded" when it is flagged (a log cap).
+        shown = job.reason and st != "RUNNING" and job.reason != "succeeded"
+        reason = f"  {job.reason}" if shown else ""
         text = f"  {icon} {label:<{width}}  {st:<9} {duration(job, now):>7}{needs}{reason}"
         if style.colour and st in COLOURS:
             text = f"{COLOURS[st]}{text}{RESET}"
         lines.append(text)
     return lines
+
+
+CONTINUED_MARK = " ↩"
+"""Ends a piece of a longer line where lines of several jobs are shown prefixed."""
+
+
+def shown_text(line: common_pb2.LogLine) -> str:
+    """A log line for a prefixed view: a piece of a longer line says it goes on."""
+    return f"{line.text}{CONTINUED_MARK}" if line.continued else line.text
 
 
 def prefix(job_key: str, width: int) -> str:
