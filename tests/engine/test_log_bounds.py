@@ -133,3 +133,25 @@ def test_a_job_waits_while_its_bytes_are_not_written(tmp_path: Path,
             assert len(eng.logs(build.id, "flood")) == 320
     finally:
         writes_allowed.set()
+
+
+def test_a_job_output_longer_than_a_line_still_flows(tmp_path: Path) -> None:
+    """Its marker is one line of 133 kB (base64): markers are not cut (up to 4 MiB)."""
+    with engine(tmp_path) as eng:
+        result = eng.run("""
+            jobs:
+              make:
+                outputs:
+                  blob: ${{ steps.s.outputs.blob }}
+                steps:
+                  - id: s
+                    run: echo "blob=$(head -c 100000 /dev/zero | tr '\\0' b)" >> "$GITHUB_OUTPUT"
+              use:
+                needs: make
+                env:
+                  WANT: ${{ needs.make.outputs.blob }}
+                steps:
+                  - run: test "$WANT" = "$(head -c 100000 /dev/zero | tr '\\0' b)"
+            """, timeout=60)
+        assert result.statuses() == {"make": "SUCCEEDED", "use": "SUCCEEDED"}
+        assert len(dict(result.job("make").outputs)["blob"]) == 100_000
