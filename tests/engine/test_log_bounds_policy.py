@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pykka
+import pytest
 
 from actors.k8s_logs import send_lines
 from actors.logbatch import (
@@ -19,6 +20,7 @@ from actors.logbatch import (
 )
 from actors.messages import AppendLines, RunJob
 from actors.services import Services
+from runtime_config import Config, ConfigError
 from store.changes import ChangeFeed
 
 
@@ -125,3 +127,12 @@ def test_producers_hold_the_gate_by_bytes_not_lines() -> None:
         t.join(5)
     finally:
         recorder.stop()
+
+
+@pytest.mark.parametrize("bad", ["0", "64MiB", "-5"])
+def test_the_job_log_cap_is_configured_in_bytes(bad: str) -> None:
+    assert Config.from_env(env={}).max_job_log_bytes == 64 << 20
+    env = {"CONVEYOR_MAX_JOB_LOG_BYTES": "1048576"}
+    assert Config.from_env(env=env).max_job_log_bytes == 1 << 20
+    with pytest.raises(ConfigError, match="CONVEYOR_MAX_JOB_LOG_BYTES"):
+        Config.from_env(env={"CONVEYOR_MAX_JOB_LOG_BYTES": bad})
