@@ -96,7 +96,7 @@ class LogActor(ConveyorActor):
         dropped = self.batcher.add(job, message.lines, time.monotonic())
         if dropped:
             self.gate.release(dropped)
-            self.counters["bytes_dropped"] += dropped
+            self.counters["dropped_cost"] += dropped  # line_cost of lines past the cap
         self.counters["lines_received"] += len(message.lines)
         metrics.log_lines_ingested(len(message.lines))  # metrics
         if (self.batcher.pending >= self.batcher.max_lines
