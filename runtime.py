@@ -227,8 +227,9 @@ class Runtime:
                                     on_crash=hook)
 
         specs = [
-            ChildSpec("log", lambda hook: LogActor.start(services.feed, services.gate,
-                                                         on_crash=hook)),
+            ChildSpec("log", lambda hook: LogActor.start(
+                services.feed, services.gate, max_job_bytes=cfg.max_job_log_bytes,
+                on_crash=hook)),
             ChildSpec("backend", self._backend_spec(services)),
             ChildSpec("queue", start_queue),
         ]

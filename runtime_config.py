@@ -72,6 +72,10 @@ class Config:
     internal_token: str = field(default="", repr=False)
     max_queued_per_pipeline: int = 100
     max_streams_per_user: int = 8
+    # A job's log stops here, with a note; the job goes on and its reason says so.
+    # GitLab's output_limit is 4 MiB and its users keep raising it; 64 MiB holds a
+    # verbose build (650,000 lines of 100 bytes) while 64 jobs at once stay within 4 GiB.
+    max_job_log_bytes: int = 64 << 20
     metrics_listen: str = ""  # /metrics, /healthz, /readyz; "" or "off": none (serve: :9090)
     # The local backend's jobs are trusted (one user on their own machine: `conveyor run`,
     # or CONVEYOR_LOCAL_TRUSTED=1): they run unsandboxed, as the server's user.
@@ -113,6 +117,7 @@ class Config:
             ("k8s_pending_timeout_s", "CONVEYOR_K8S_PENDING_TIMEOUT_S", float),
             ("max_queued_per_pipeline", "CONVEYOR_MAX_QUEUED_PER_PIPELINE", int),
             ("max_streams_per_user", "CONVEYOR_MAX_STREAMS_PER_USER", int),
+            ("max_job_log_bytes", "CONVEYOR_MAX_JOB_LOG_BYTES", int),
         )
         for name, var, kind in numbers:
             if env.get(var):

@@ -150,7 +150,7 @@ class JobActor(ConveyorActor):
         elif isinstance(message, JobExited):
             self._exited(message)
         elif isinstance(message, LogsFlushed):
-            self._persist()
+            self._persist(message.note)
         elif isinstance(message, BackendRestarted):
             self._relaunch()
         elif isinstance(message, CancelJob):
@@ -361,13 +361,14 @@ class JobActor(ConveyorActor):
         except pykka.ActorDeadError:
             self._persist()
 
-    def _persist(self) -> None:
+    def _persist(self, note: str = "") -> None:
         assert self.result is not None
         self._write_steps()
         store.finish_job(
             self.job_row_id,
             status=JobStatus(self.result.status),
-            reason=self.result.reason,
+            # A note flags the job without changing its status (the log was capped).
+            reason=f"{self.result.reason} ({note})" if note else self.result.reason,
             exit_code=self.exit_code,
             outputs=self.result.outputs,
             at=self.finished_at,

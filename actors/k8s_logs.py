@@ -14,17 +14,17 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pykka
 import urllib3
 
 import store
 from actors.base import ActorThread, tell_safely
+from actors.logbatch import line_cost
 from actors.messages import AppendLines, RunJob, StepEventSeen
 from actors.services import Services
 from k8s.client import KubeApi, KubeError, Stream
-from workflow.markers import MarkerError, MarkerParser
+from workflow.markers import MarkerError, OutputReader, Segment
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,13 @@ class LogCursor:
 def send_lines(run: RunJob, lines: list[str], services: Services,
                stop: threading.Event | None = None) -> None:
     """Tell a batch of a job's lines to the LogActor, within the backpressure gate."""
-    services.gate.acquire(len(lines), stop)
+    cost = line_cost(lines)
+    services.gate.acquire(cost, stop)
     message = AppendLines(run.build_id, run.job_row_id, tuple(lines))
     try:
         services.log.tell(message)
     except pykka.ActorDeadError:
-        services.gate.release(len(lines))
+        services.gate.release(cost)
         log.error("log actor is down: %d lines of %s lost", len(lines), run.job_key)
 
 
@@ -83,27 +84,24 @@ class _Pass:
         self.lines = 0
         self.events = 0
 
-    def feed(self, raw: list[bytes]) -> None:
+    def feed(self, segments: list[Segment]) -> None:
         f, cursor = self.f, self.f.cursor
-        batch: list[str] = []
-        for item in raw:
-            text, event = f.parse(item.decode("utf-8", errors="replace"))
-            if text is not None:
-                position = cursor.base + self.lines
-                self.lines += 1
-                if position >= cursor.handled:
-                    batch.append(text.removesuffix("\r"))
-                    cursor.handled = position + 1
-            if event is not None:
+        for segment in segments:
+            if isinstance(segment, list):
+                position = cursor.base + self.lines  # of the segment's first line
+                self.lines += len(segment)
+                fresh = segment[max(0, cursor.handled - position) :]
+                if fresh:
+                    send_lines(f.run, fresh, f.services, f.thread.stop_event)
+                    cursor.handled = position + len(segment)
+            elif isinstance(segment, MarkerError):
+                # The runner script and the parser disagree: the line is kept as output.
+                log.error("job %s: %s", f.run.job_key, segment)
+            else:
                 if self.events >= cursor.events_handled:
-                    if batch:  # keep output and step boundaries in order
-                        send_lines(f.run, batch, f.services, f.thread.stop_event)
-                        batch = []
-                    tell_safely(f.run.reply_to, StepEventSeen(event))
+                    tell_safely(f.run.reply_to, StepEventSeen(segment))
                     cursor.events_handled = self.events + 1
                 self.events += 1
-        if batch:
-            send_lines(f.run, batch, f.services, f.thread.stop_event)
 
 
 class LogFollower:
@@ -131,7 +129,7 @@ class LogFollower:
         self.api, self.pod, self.container = api, pod, container
         self.run, self.cursor, self.services = run, cursor, services
         self.terminal, self.on_done, self.on_reconnect = terminal, on_done, on_reconnect
-        self.parser = MarkerParser(nonce)
+        self.nonce = nonce
         self._stream: Stream | None = None
         self._lock = threading.Lock()
         self.thread = ActorThread(f"k8s-log-{pod}", self._loop)
@@ -146,14 +144,6 @@ class LogFollower:
             if self._stream is not None:
                 self._stream.close()
         self.thread.stop(timeout)
-
-    def parse(self, line: str) -> tuple[str | None, Any]:
-        try:
-            return self.parser.feed(line)
-        except MarkerError as exc:
-            # The runner script and the parser disagree: keep the line as output.
-            log.error("job %s: %s", self.run.job_key, exc)
-            return line, None
 
     def _loop(self, stop: threading.Event) -> None:
         if self.cursor.read_store:
@@ -216,13 +206,10 @@ class LogFollower:
             stream.close()
             return None
         reading = _Pass(self)
-        tail = b""
+        reader = OutputReader(self.nonce)
         try:
             for chunk in stream.chunks():
-                parts = (tail + chunk).split(b"\n")
-                tail = parts.pop()
-                if parts:
-                    reading.feed(parts)
+                reading.feed(reader.feed(chunk))
         except (urllib3.exceptions.HTTPError, OSError, KubeError) as exc:
             if not stop.is_set():
                 log.info("job %s: log stream of %s broke, reconnecting: %s",
@@ -236,7 +223,6 @@ class LogFollower:
         # pod seen terminal proves it; otherwise read again (the cursor skips what is sent).
         if not self.terminal.wait(EOF_GRACE_S) or stop.is_set():
             return None
-        if tail:  # output that did not end with a newline, complete now
-            reading.feed([tail])
+        reading.feed(reader.close())  # output after the last newline is complete now
         self.cursor.finish_pod(reading.lines)
         return reading.lines

@@ -26,11 +26,12 @@ from pykka.typing import ActorMemberMixin, proxy_method
 
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.job_env import conveyor_bin_dirs, job_environment
+from actors.logbatch import line_cost
 from actors.messages import AppendLines, JobExited, JobLaunched, RunJob, StepEventSeen, StopJob
 from actors.sandbox import SANDBOX_PATH, Sandbox, probe_sandbox
 from actors.sandbox import command as sandbox_command
 from actors.services import Services
-from workflow.markers import MarkerParser
+from workflow.markers import MarkerError, OutputReader, Segment
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +145,10 @@ class _Process:
         tell_safely(run.reply_to, JobLaunched(run.name))
         deadline = time.monotonic() + run.timeout_s if run.timeout_s > 0 else None
         timed_out = False
-        parser = MarkerParser(run.nonce)
+        reader = OutputReader(run.nonce)
         services = self.actor.services
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        tail = b""
         while True:
             now = time.monotonic()
             if deadline is not None and now >= deadline and not timed_out:
@@ -164,12 +164,8 @@ class _Process:
             data = os.read(fd, READ_SIZE)
             if not data:
                 break
-            data = tail + data
-            parts = data.split(b"\n")
-            tail = parts.pop()
-            self._deliver(parts, parser, services)
-        if tail:
-            self._deliver([tail], parser, services)
+            self._deliver(reader.feed(data), services)
+        self._deliver(reader.close(), services)
         self.proc.stdout.close()
         code = self.proc.wait()
         if TIMELINE is not None:
@@ -188,29 +184,25 @@ class _Process:
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.actor.finished(run.name)
 
-    def _deliver(self, raw: list[bytes], parser: MarkerParser, services: Services) -> None:
-        lines: list[str] = []
-        for item in raw:
-            text, event = parser.feed(item.decode("utf-8", errors="replace"))
-            if text is not None:
-                lines.append(text.removesuffix("\r"))
-            if event is not None:
-                if lines:  # keep output and step boundaries in order
-                    self._send_lines(lines, services)
-                    lines = []
-                tell_safely(self.run.reply_to, StepEventSeen(event))
-        if lines:
-            self._send_lines(lines, services)
+    def _deliver(self, segments: list[Segment], services: Services) -> None:
+        for segment in segments:
+            if isinstance(segment, list):
+                self._send_lines(segment, services)
+            elif isinstance(segment, MarkerError):
+                log.error("job %s: %s", self.run.job_key, segment)
+            else:
+                tell_safely(self.run.reply_to, StepEventSeen(segment))
 
     def _send_lines(self, lines: list[str], services: Services) -> None:
-        services.gate.acquire(len(lines))
+        cost = line_cost(lines)
+        services.gate.acquire(cost)
         message = AppendLines(self.run.build_id, self.run.job_row_id, tuple(lines),
                               fresh=not self.sent_lines)
         self.sent_lines = True
         try:
             services.log.tell(message)
         except pykka.ActorDeadError:
-            services.gate.release(len(lines))
+            services.gate.release(cost)
             log.error("log actor is down: %d lines of %s lost", len(lines), self.run.job_key)
 
 

@@ -1,9 +1,11 @@
 """LogActor: numbers job output lines, writes them to the database in chunks, wakes readers.
 
 Lines arrive in batches from backend reader threads; they are buffered per job and
-flushed as one chunk row per job when the buffer is big enough or old enough. Readers
-(StreamBuildLogs) read from the database and are woken through the ChangeFeed, so a line
-reaches a follower about one flush interval after it was printed.
+flushed as chunk rows of about a megabyte when the buffer is big enough or old enough.
+Readers (StreamBuildLogs) read from the database and are woken through the ChangeFeed,
+so a line reaches a follower about one flush interval after it was printed. A job's log
+stops at ``max_job_bytes`` (see `LogBatcher`); the job's actor learns it with
+`LogsFlushed` and says so in the job's reason.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pykka.typing import ActorMemberMixin, proxy_method
 
 import store
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
-from actors.logbatch import Chunk, LineGate, LogBatcher
+from actors.logbatch import TRUNCATED_PREFIX, Chunk, LineGate, LogBatcher, StoredLog
 from actors.messages import AppendLines, FlushJob, LogsFlushed, Tick
 from observability import metrics
 from store.changes import ChangeFeed
+from store.logs import log_extent
 from store.records import LogChunkInit
 
 log = logging.getLogger(__name__)
@@ -36,13 +39,16 @@ class LogActor(ConveyorActor):
         gate: LineGate,
         *,
         max_lines: int = 20_000,
+        max_bytes: int = 4 << 20,
         max_age_s: float = 0.1,
+        max_job_bytes: int = 64 << 20,
         on_crash: FailureHook | None = None,
     ) -> None:
         super().__init__("logs", on_crash=on_crash)
         self.feed = feed
         self.gate = gate
-        self.batcher = LogBatcher(max_lines=max_lines, max_age_s=max_age_s)
+        self.batcher = LogBatcher(max_lines=max_lines, max_bytes=max_bytes,
+                                  max_age_s=max_age_s, max_job_bytes=max_job_bytes)
         self._unwritten: list[Chunk] = []
         self._ticker = ActorThread("log-ticker", self._tick_loop)
 
@@ -68,9 +74,11 @@ class LogActor(ConveyorActor):
                 self._flush()
         elif isinstance(message, FlushJob):
             self._flush()
+            truncated = self.batcher.truncated(message.job_row_id)
             if not self._unwritten:
                 self.batcher.forget(message.job_row_id)
-            tell_safely(message.reply_to, LogsFlushed(message.job_row_id))
+            note = f"log truncated at {self.batcher.limit_text}" if truncated else ""
+            tell_safely(message.reply_to, LogsFlushed(message.job_row_id, note))
         else:
             return super().on_receive(message)
         return None
@@ -81,13 +89,18 @@ class LogActor(ConveyorActor):
         return sum(len(c.lines) for c in self._unwritten)
 
     def _append(self, message: AppendLines) -> None:
-        if not self.batcher.knows(message.job_row_id):
-            stored = 0 if message.fresh else store.log_line_count(message.job_row_id)
-            self.batcher.start_job(message.build_id, message.job_row_id, stored)
-        self.batcher.add(message.job_row_id, message.lines, time.monotonic())
+        job = message.job_row_id
+        if not self.batcher.knows(job):
+            self.batcher.start_job(message.build_id, job,
+                                   StoredLog() if message.fresh else _stored(job))
+        dropped = self.batcher.add(job, message.lines, time.monotonic())
+        if dropped:
+            self.gate.release(dropped)
+            self.counters["dropped_cost"] += dropped  # line_cost of lines past the cap
         self.counters["lines_received"] += len(message.lines)
         metrics.log_lines_ingested(len(message.lines))  # metrics
-        if self.batcher.pending >= self.batcher.max_lines:
+        if (self.batcher.pending >= self.batcher.max_lines
+                or self.batcher.pending_bytes >= self.batcher.max_bytes):
             self._flush()
 
     def _flush(self) -> None:
@@ -112,9 +125,15 @@ class LogActor(ConveyorActor):
         self.counters["lines_written"] += written
         metrics.log_lines_written(written)  # metrics
         self.counters["chunks_written"] += len(chunks)
-        self.gate.release(written)
+        self.gate.release(sum(c.cost for c in chunks))
         for build_id in {c.build_id for c in chunks}:
             self.feed.publish(build_id)
+
+
+def _stored(job_row_id: int) -> StoredLog:
+    """What a dead executor (or this actor before a restart) stored of the job's log."""
+    extent = log_extent(job_row_id)
+    return StoredLog(extent.lines, extent.bytes, extent.last_line.startswith(TRUNCATED_PREFIX))
 
 
 class LogActorProxy(ActorMemberMixin, pykka.ActorProxy[LogActor]):

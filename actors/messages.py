@@ -173,6 +173,7 @@ class FlushJob:
 @dataclass(frozen=True)
 class LogsFlushed:
     job_row_id: int
+    note: str = ""  # what the job's reason should add: "log truncated at 64 MiB"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from cli.client_common import (
     to_json,
 )
 from cli.follow import BuildFollower
-from cli.view import BUILD_STATUS, TableStyle, build_status, job_table, prefix
+from cli.view import BUILD_STATUS, TableStyle, build_status, job_table, prefix, shown_text
 from conveyor.v1 import common_pb2, pipeline_pb2
 from rpc.client import Client
 
@@ -176,10 +176,10 @@ def logs_main(argv: list[str]) -> int:
             for line in message.lines:
                 if args.json:
                     print_json_line(line)
-                elif args.job:
-                    print(line.text)
+                elif args.job:  # one job's log as it was printed: pieces joined again
+                    print(line.text, end="" if line.continued else "\n")
                 else:
-                    print(f"{prefix(line.job_key, 20)}{line.text}")
+                    print(f"{prefix(line.job_key, 20)}{shown_text(line)}")
             sys.stdout.flush()
         return EXIT_OK
 
@@ -187,7 +187,8 @@ def logs_main(argv: list[str]) -> int:
 
 
 def print_json_line(line: common_pb2.LogLine) -> None:
-    print(json.dumps({"job": line.job_key, "number": line.number, "text": line.text}))
+    print(json.dumps({"job": line.job_key, "number": line.number, "text": line.text,
+                      "continued": line.continued}))
 
 
 def cancel_main(argv: list[str]) -> int:

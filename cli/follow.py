@@ -42,6 +42,7 @@ from cli.view import (
     plain_job_line,
     prefix,
     prefix_width,
+    shown_text,
 )
 from conveyor.v1 import common_pb2, pipeline_pb2, pipeline_pb2_grpc
 
@@ -258,7 +259,8 @@ class BuildFollower:
                     continue
                 with self._lock:
                     self._keys.update(line.job_key for line in message.lines)
-                    self.display.log_lines([(line.job_key, line.text) for line in message.lines],
+                    self.display.log_lines([(line.job_key, shown_text(line))
+                                            for line in message.lines],
                                            prefix_width(self._keys))
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:

@@ -94,9 +94,14 @@ def needs_text(job: common_pb2.Job, by_key: dict[str, common_pb2.Job]) -> str:
 
 
 def _reason_worth_showing(status: str, reason: str) -> bool:
-    """A reason that says more than the status does ("succeeded" after SUCCEEDED does not)."""
-    return bool(reason) and status not in ("PENDING", "QUEUED", "RUNNING", "SUCCEEDED") and (
-        reason.strip().lower() != status.lower())
+    """A reason that says more than the status does ("succeeded" after SUCCEEDED does not,
+    "succeeded (log truncated at 64 MiB)" does: a flagged job)."""
+    if not reason or status in ("PENDING", "QUEUED", "RUNNING"):
+        return False
+    said = reason.strip().lower()
+    if status == "SUCCEEDED":
+        return said not in ("succeeded", "all jobs succeeded or were skipped")
+    return said != status.lower()
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ def job_table(build: common_pb2.Build, style: TableStyle, now: float | None = No
         icon = ICONS.get(st, "?")
         label = "  " * level[job.key] + (job.name or job.key)
         needs = needs_text(job, by_key)
-        reason = f"  {job.reason}" if job.reason and st not in ("RUNNING", "SUCCEEDED") else ""
+        reason = f"  {job.reason}" if _reason_worth_showing(st, job.reason) else ""
         text = f"  {icon} {label:<{width}}  {st:<9} {duration(job, now):>7}{needs}{reason}"
         if style.colour and st in COLOURS:
             text = f"{COLOURS[st]}{text}{RESET}"
@@ -234,6 +239,15 @@ def plain_build_line(build: common_pb2.Build, now: float | None = None) -> str:
 
 
 # -- log prefixes ----------------------------------------------------------------------
+CONTINUED_MARK = " ↩"
+"""Ends a piece of a longer line where lines of several jobs are shown prefixed."""
+
+
+def shown_text(line: common_pb2.LogLine) -> str:
+    """A log line for a prefixed view: a piece of a longer line says it goes on."""
+    return f"{line.text}{CONTINUED_MARK}" if line.continued else line.text
+
+
 def prefix(job_key: str, width: int) -> str:
     """A log line's prefix: the whole job key (never cut: matrix legs differ at the end),
     padded to ``width`` so that the lines of jobs with shorter keys align."""

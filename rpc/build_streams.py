@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import workflow
 from conveyor.v1 import common_pb2, pipeline_pb2
@@ -19,7 +20,13 @@ from store.errors import NotFound
 from store.records import BuildRecord, JobRecord, LogLine
 from workflow.errors import WorkflowInvalid
 
-LOG_BATCH = 1000  # lines per StreamBuildLogsResponse
+LOG_BATCH = 1000  # lines per StreamBuildLogsResponse at most
+# Text per response at most (one line more when it is longer alone): far below every
+# client's receive limit, which is 4 MiB unless raised.
+LOG_BATCH_BYTES = 1 << 20
+# A stored line is at most 64 Ki characters, except in logs stored before lines were
+# cut: one of those is sent shortened rather than never.
+MAX_SENT_LINE = 1 << 20
 POLL_SECONDS = 0.25
 
 IsActive = Callable[[], bool]
@@ -65,7 +72,7 @@ def stream_logs(
             for batch in _drain(db, job, position, allow_gaps=done):
                 next_line[job.id] = batch[-1].number + 1
                 yield pipeline_pb2.StreamBuildLogsResponse(
-                    lines=[convert.log_line(line, job.key) for line in batch]
+                    lines=[convert.log_line(_bounded(line), job.key) for line in batch]
                 )
             if job.status.terminal:
                 # Its status was read before its lines: nothing can follow. Skipping it
@@ -80,14 +87,31 @@ def _drain(
     db: StoreApi, job: JobRecord, position: int, *, allow_gaps: bool
 ) -> Iterator[list[LogLine]]:
     while True:
-        lines = db.read_logs([job.id], from_line=position, limit=LOG_BATCH)
+        lines = db.read_logs([job.id], from_line=position, limit=LOG_BATCH,
+                             max_bytes=LOG_BATCH_BYTES)
         batch = _in_order(lines, position, allow_gaps)
         if not batch:
             return
         yield batch
         position = batch[-1].number + 1
-        if len(lines) < LOG_BATCH:
-            return
+        if len(lines) < LOG_BATCH and _most_bytes(lines) < LOG_BATCH_BYTES:
+            return  # the read was not cut short: nothing more is stored yet
+
+
+def _most_bytes(lines: Sequence[LogLine]) -> int:
+    """More than the byte budget ``lines`` took of a read (UTF-8 takes 4 bytes a
+    character at most; a line costs a few bytes more)."""
+    return sum(4 * len(line.text) + 64 for line in lines)
+
+
+def _bounded(line: LogLine) -> LogLine:
+    """``line``, shortened with a note when it could not be sent whole."""
+    text = line.text
+    if len(text) <= MAX_SENT_LINE // 4 or len(text.encode("utf-8")) <= MAX_SENT_LINE:
+        return line
+    kept = text.encode("utf-8")[:MAX_SENT_LINE].decode("utf-8", errors="ignore")
+    note = f" [conveyor: line shortened, {len(text) - len(kept):,} more characters stored]"
+    return replace(line, text=kept + note)
 
 
 def _in_order(lines: Sequence[LogLine], position: int, allow_gaps: bool) -> list[LogLine]:

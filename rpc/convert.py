@@ -146,7 +146,8 @@ def workflow_error(error: WorkflowError) -> common_pb2.WorkflowError:
 
 def log_line(line: LogLine, job_key: str) -> common_pb2.LogLine:
     return common_pb2.LogLine(
-        job_id=line.job_id, job_key=job_key, number=line.number, text=line.text
+        job_id=line.job_id, job_key=job_key, number=line.number, text=line.text,
+        continued=line.continued,
     )
 
 

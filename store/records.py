@@ -82,6 +82,8 @@ class LogLine:
     job_id: int  # JobRecord.id
     number: int  # 1-based, contiguous per job row
     text: str  # without the trailing newline
+    # The output had no newline here: a longer line was cut, its text goes on in the next.
+    continued: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class LogChunkInit:
 
     job_row_id: int  # JobRecord.id
     first_line: int  # 1-based
-    lines: tuple[str, ...]  # each without its newline
+    lines: tuple[str, ...]  # each without its newline; a continued piece ends with "\r"
 
 
 @dataclass(frozen=True)

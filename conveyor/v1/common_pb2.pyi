@@ -203,13 +203,15 @@ class WorkflowError(_message.Message):
     def __init__(self, path: _Optional[str] = ..., line: _Optional[int] = ..., column: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class LogLine(_message.Message):
-    __slots__ = ("job_id", "job_key", "number", "text")
+    __slots__ = ("job_id", "job_key", "number", "text", "continued")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_KEY_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONTINUED_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     job_key: str
     number: int
     text: str
-    def __init__(self, job_id: _Optional[int] = ..., job_key: _Optional[str] = ..., number: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+    continued: bool
+    def __init__(self, job_id: _Optional[int] = ..., job_key: _Optional[str] = ..., number: _Optional[int] = ..., text: _Optional[str] = ..., continued: _Optional[bool] = ...) -> None: ...

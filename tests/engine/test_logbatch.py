@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 
-from actors.logbatch import LineGate, LogBatcher
+from actors.logbatch import LineGate, LogBatcher, StoredLog
 
 
 def test_lines_are_numbered_per_job_continuing_after_stored_ones() -> None:
     b = LogBatcher(max_lines=100, max_age_s=1.0)
-    b.start_job(build_id=1, job_row_id=10, lines_already_stored=0)
-    b.start_job(build_id=1, job_row_id=11, lines_already_stored=5)
+    b.start_job(build_id=1, job_row_id=10, stored=StoredLog())
+    b.start_job(build_id=1, job_row_id=11, stored=StoredLog(lines=5))
     b.add(10, ("a", "b"), now=0.0)
     b.add(11, ("x",), now=0.0)
     b.add(10, ("c",), now=0.0)
@@ -23,7 +23,7 @@ def test_lines_are_numbered_per_job_continuing_after_stored_ones() -> None:
 
 def test_flush_on_size_or_age() -> None:
     b = LogBatcher(max_lines=3, max_age_s=0.1)
-    b.start_job(1, 1, 0)
+    b.start_job(1, 1, StoredLog())
     assert not b.should_flush(now=0.0)
     b.add(1, ("a",), now=0.0)
     assert not b.should_flush(now=0.05)

@@ -200,9 +200,10 @@ def test_follow_stops_reading_jobs_that_finished_and_were_drained(
     reads: list[tuple[int, ...]] = []
     real_read = store.read_logs
 
-    def counting_read(job_row_ids: list[int], from_line: int = 1, limit: int = 10_000) -> object:
+    def counting_read(job_row_ids: list[int], from_line: int = 1, limit: int = 10_000,
+                      max_bytes: int | None = None) -> object:
         reads.append(tuple(job_row_ids))
-        return real_read(job_row_ids, from_line=from_line, limit=limit)
+        return real_read(job_row_ids, from_line=from_line, limit=limit, max_bytes=max_bytes)
 
     monkeypatch.setattr(store, "read_logs", counting_read)
     stream = stack.client.pipelines.StreamBuildLogs(
