@@ -1,4 +1,5 @@
-"""The expression contexts a job sees (pure): github, inputs, matrix, needs, strategy..."""
+"""The expression contexts a job sees (pure): github, inputs, matrix, needs, strategy...
+and the job's preparation from them: its env, script, image and runner labels."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflow.expressions import interpolate
 from workflow.model import JobSpec, Plan
+from workflow.script import render_job_script
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,49 @@ def job_run_contexts(
         "vars": {},
         "secrets": {},
     }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a job needs before it starts (the launch, apart from the backend's part)."""
+
+    script: str
+    env: dict[str, str]
+    image: str | None
+    runs_on: str | tuple[str, ...] | None
+
+
+def prepare_job(
+    build: BuildContext,
+    plan: Plan,
+    job: JobSpec,
+    needs: Mapping[str, Mapping[str, Any]],
+    workspace: str,
+    nonce: str,
+) -> Prepared:
+    """The job's env (workflow env, then job env, each value seeing those before it),
+    its runner script, image and labels. Raises ExpressionError or ValueError
+    (ScriptError) when the job cannot start: what ``validate`` accepts never does."""
+    env: dict[str, str] = {}
+    for source in (plan.env, job.env):
+        for name, template in source.items():
+            contexts = job_run_contexts(build, plan, job, needs, env, workspace)
+            env[name] = interpolate(str(template), contexts)
+    contexts = job_run_contexts(build, plan, job, needs, env, workspace)
+    return Prepared(
+        script=render_job_script(job, plan, contexts, nonce),
+        env=env,
+        image=interpolate(job.image, contexts) if job.image else None,
+        runs_on=_runs_on(job.runs_on, contexts),
+    )
+
+
+def _runs_on(value: Any, contexts: Mapping[str, Any]) -> str | tuple[str, ...] | None:
+    """`runs-on` with its templates evaluated: one label or several."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return interpolate(value, contexts)
+    if isinstance(value, list | tuple):
+        return tuple(interpolate(str(v), contexts) for v in value)
+    return str(value)

@@ -182,9 +182,15 @@ class Planner:
         timeout = step.timeout_minutes
         if step.index in job.step_timeouts:
             timeout = self._number(job.step_timeouts[step.index][0], ctx, "timeout-minutes")
+        try:
+            name = sub(step.name, ctx)
+        except ExpressionError:
+            # Only a default `Run <first line>` can get here (`validate` checked the
+            # others): its line may hold half of a multi-line `${{ }}`. Shown as written.
+            name = step.name
         return replace(
             step,
-            name=sub(step.name, ctx),
+            name=name,
             run=sub(step.run, ctx) if step.run is not None else None,
             with_=self._sub_map(step.with_, ctx),
             env=self._sub_map(step.env, ctx),

@@ -24,19 +24,21 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from workflow.expressions import to_string
+from workflow.expressions import ExpressionError, find_templates, to_string
 from workflow.expressions.evaluator import lookup_key
 from workflow.markers import check_nonce, encode_field
 from workflow.model import JobSpec, Plan, StepSpec
 from workflow.runner_template import EPILOGUE, PRELUDE
-from workflow.shellcond import Compiler, Const, RuntimeEnv, Str
-from workflow.shellwords import ScriptError, sh_quote, unwrap_template
+from workflow.shellcond import Compiler, Const, RuntimeEnv, ShellText, Str
+from workflow.shellwords import ScriptError, literal_word, sh_quote, unwrap_template
 
 __all__ = ["ScriptError", "render_job_script"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CHECKOUT = "actions/checkout"
-_CHECKOUT_INPUTS = ("repository", "ref", "path", "fetch-depth")
+# `persist-credentials` is accepted and has no effect: the checkout never stores
+# credentials (it has none), which is what most workflows ask with `false`.
+CHECKOUT_INPUTS = ("repository", "ref", "path", "fetch-depth", "persist-credentials")
 _SETSID = "exec $_cv_setsid"
 _SHELLS = {
     "bash": (f'{_SETSID} bash --noprofile --norc -eo pipefail "$_cv_f"', ".sh"),
@@ -217,7 +219,7 @@ class _Renderer:
             if cond != "true":
                 lines.append(f"elif ! {{ {cond}; }}; then _cv_skip {i} {false_reason}")
         lines.append("else")
-        name = self.compiler.template(step.name, ctx, self.where(step, "name"), env)
+        name = self.display_name(step, ctx, env)
         lines += name.setup
         if name.literal is None:
             lines.append(f"_cv_enc {name.word}")
@@ -238,6 +240,19 @@ class _Renderer:
         lines.append(f'_cv_end {i} "$_cv_coe" {label}')
         lines.append("fi")
         return "\n".join(lines)
+
+    def display_name(
+        self, step: StepSpec, ctx: Mapping[str, Any], env: RuntimeEnv | None
+    ) -> ShellText:
+        """The step's name with its templates evaluated. Only the default name
+        ``Run <first line>`` can hold an unterminated ``${{`` (half of a multi-line
+        template, which ``validate`` accepts): it is shown as written."""
+        where = self.where(step, "name")
+        try:
+            find_templates(step.name)
+        except ExpressionError:
+            return ShellText([], literal_word(step.name, where) or "''", step.name)
+        return self.compiler.template(step.name, ctx, where, env)
 
     def continue_on_error(
         self, step: StepSpec, ctx: Mapping[str, Any], lines: list[str], env: RuntimeEnv | None
@@ -326,11 +341,8 @@ class _Renderer:
             )
         inputs: dict[str, str] = {}
         for key, text in step.with_.items():
-            if key not in _CHECKOUT_INPUTS:
-                raise ScriptError(
-                    f"{self.where(step, 'with.' + key)}: actions/checkout input '{key}' is "
-                    f"not supported (supported: {', '.join(_CHECKOUT_INPUTS)})"
-                )
+            if problem := checkout_input_problem(key, None):
+                raise ScriptError(f"{self.where(step, 'with.' + key)}: {problem}")
             value = self.compiler.constant(text, ctx, self.where(step, "with." + key))
             inputs[key] = to_string(value)
         github = self.contexts.get("github") or {}
@@ -349,11 +361,10 @@ class _Renderer:
         if not url:
             return 'echo "no repository configured: skipping checkout"\n'
         dest = inputs.get("path") or "."
-        if dest.startswith("/") or ".." in dest.split("/"):
-            raise ScriptError(f"{self.where(step, 'with.path')}: '{dest}' is outside the workspace")
         depth = inputs.get("fetch-depth") or "1"
-        if not depth.isdigit():
-            raise ScriptError(f"{self.where(step, 'with.fetch-depth')}: '{depth}' is not a number")
+        for key, value in (("path", dest), ("fetch-depth", depth)):
+            if problem := checkout_input_problem(key, value):
+                raise ScriptError(f"{self.where(step, 'with.' + key)}: {problem}")
         return _CHECKOUT_SCRIPT.format(
             url=sh_quote(url), target=sh_quote(target), dest=sh_quote(dest), depth=int(depth)
         )
@@ -391,6 +402,20 @@ class _Renderer:
             lines.append(f"_cv_enc {word}")
             lines.append(f'_cv_mark "output::{encode_field(key)}::$_cv_e"')
         return "\n".join(lines)
+
+
+def checkout_input_problem(key: str, value: str | None) -> str | None:
+    """Why actions/checkout cannot take input ``key`` (with ``value``, when known)."""
+    if key not in CHECKOUT_INPUTS:
+        return (
+            f"actions/checkout input '{key}' is not supported "
+            f"(supported: {', '.join(CHECKOUT_INPUTS)})"
+        )
+    if key == "path" and value and (value.startswith("/") or ".." in value.split("/")):
+        return f"'{value}' is outside the workspace"
+    if key == "fetch-depth" and value and not value.isdigit():
+        return f"'{value}' is not a number"
+    return None
 
 
 def _export(name: str, value: str) -> str:
