@@ -9,6 +9,7 @@ in ``finally``.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import signal
@@ -26,7 +27,7 @@ import pykka
 import store
 from actors.description import ActorDescription, RuntimeInfo
 from actors.introspection import describe_all
-from actors.local_actor import LocalActor, probe_isolation
+from actors.local_actor import LocalActor, probe_isolation, workspace_path
 from actors.log_actor import LogActor
 from actors.logbatch import LineGate
 from actors.queue_actor import QueueActor
@@ -160,7 +161,8 @@ class Runtime:
     def _start_executor(self, queue: BuildQueue) -> None:
         cfg = self.config
         services = Services(feed=self.feed, gate=LineGate(), owner=cfg.executor_id,
-                            backend_adopts=cfg.backend == "kubernetes")
+                            backend_adopts=cfg.backend == "kubernetes",
+                            workspace=self._workspace())
 
         def start_queue(hook: Any) -> pykka.ActorRef[Any]:
             return QueueActor.start(queue, services.get("supervisor"), prefetch=cfg.max_builds,
@@ -182,6 +184,13 @@ class Runtime:
             self.supervisor.proxy().ping().get(timeout=15)
         except (pykka.ActorDeadError, pykka.Timeout) as exc:
             raise RuntimeError(f"the executor engine did not start: {exc!r}") from exc
+
+    def _workspace(self) -> Callable[[str], str]:
+        if self.config.backend == "local":
+            return functools.partial(workspace_path, self.config.workdir)
+        from k8s.manifests import WORKSPACE
+
+        return lambda _name: WORKSPACE  # the pod's own path (its emptyDir mount)
 
     def _backend_spec(self, services: Services) -> Callable[[Any], pykka.ActorRef[Any]]:
         if self.config.backend == "local":

@@ -203,7 +203,8 @@ class JobActor(ConveyorActor):
         # On resume the backend parses with the nonce of the job's first launch, which it
         # finds on the existing Job (Kubernetes annotation), not this new one.
         nonce = new_nonce()
-        prepared = prepare_job(self.build, self.plan, self.job, needs, ".", nonce)
+        workspace = self.services.workspace(self.handle)
+        prepared = prepare_job(self.build, self.plan, self.job, needs, workspace, nonce)
         return RunJob(
             build_id=self.build_id,
             job_row_id=self.job_row_id,

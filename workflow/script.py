@@ -35,6 +35,17 @@ from workflow.shellwords import ScriptError, literal_word, sh_quote, unwrap_temp
 __all__ = ["ScriptError", "render_job_script"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The GITHUB_* and RUNNER_* variables GitHub sets in every job (from the contexts'
+# properties of the same names). GITHUB_WORKSPACE and RUNNER_TEMP are the script's own
+# directories; GITHUB_ACTION is set per step; GITHUB_ENV, _OUTPUT, _PATH and
+# _STEP_SUMMARY per step by the runner prelude.
+GITHUB_VARIABLES = (
+    "actor", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref",
+    "ref_name", "ref_protected", "ref_type", "repository", "repository_owner",
+    "retention_days", "run_attempt", "run_id", "run_number", "server_url", "sha",
+    "triggering_actor", "workflow",
+)
+RUNNER_VARIABLES = ("arch", "environment", "name", "os", "tool_cache")
 _CHECKOUT = "actions/checkout"
 # `persist-credentials` is accepted and has no effect: the checkout never stores
 # credentials (it has none), which is what most workflows ask with `false`.
@@ -81,6 +92,7 @@ class _Renderer:
                     raise ScriptError(f"{self.where(step)}: duplicate step id '{step.id}'")
                 ids[step.id.lower()] = step.index
         self.compiler = Compiler(ids)
+        self.actions = action_names(job.steps)
         self.functions: list[str] = []
         self.names: dict[tuple[int, str], str] = {}
 
@@ -119,15 +131,15 @@ class _Renderer:
             "export GITHUB_ACTIONS=true CI=true",
             'export GITHUB_WORKSPACE="$_cv_ws" RUNNER_TEMP="$_cv_rt"',
         ]
-        reserved = {"workspace", "env", "output", "path", "step_summary", "token", "event"}
-        for prefix, context in (("GITHUB_", "github"), ("RUNNER_", "runner")):
+        for prefix, context, keys in (
+            ("GITHUB_", "github", GITHUB_VARIABLES),
+            ("RUNNER_", "runner", RUNNER_VARIABLES),
+        ):
             values = self.contexts.get(context) or {}
-            for key, value in values.items():
-                name = prefix + str(key).upper()
-                if key in reserved or key == "temp" or not _NAME.match(name):
-                    continue
+            for key in keys:
+                value = values.get(key)
                 if isinstance(value, str | int | float | bool):
-                    lines.append(_export(name, to_string(value)))
+                    lines.append(_export(prefix + key.upper(), to_string(value)))
         for key, value in (self.contexts.get("env") or {}).items():
             lines.append(_export(self.env_name(key, None), to_string(value)))
         return "\n".join(lines)
@@ -159,16 +171,22 @@ class _Renderer:
             )
         return key
 
+    def own_contexts(self, step: StepSpec) -> Mapping[str, Any]:
+        """The job's contexts as ``step`` sees them: ``github.action`` is its own."""
+        github = {**(self.contexts.get("github") or {}), "action": self.actions[step.index]}
+        return {**self.contexts, "github": github}
+
     def step_contexts(self, step: StepSpec) -> Mapping[str, Any]:
         """The contexts for a step's run/name/with: ``env`` includes the step's env
         where its values are known before the job runs."""
-        env = dict(self.contexts.get("env") or {})
+        own = self.own_contexts(step)
+        env = dict(own.get("env") or {})
         for key, text in step.env.items():
             try:
-                env[key] = self.compiler.constant(text, self.contexts, "")
+                env[key] = self.compiler.constant(text, own, "")
             except ScriptError:
                 continue  # needs run-time values: not visible as env.<key>
-        return {**self.contexts, "env": env}
+        return {**own, "env": env}
 
     def runtime_env(self, step: StepSpec | None) -> RuntimeEnv | None:
         """How ``env`` is read in ``step`` (``None``: the job outputs) when an earlier
@@ -190,7 +208,9 @@ class _Renderer:
         for n, (key, text) in enumerate(step.env.items()):
             name = self.env_name(key, step)
             where = self.where(step, f"env.{key}")
-            setup, word, literal = self.compiler.template(text, self.contexts, where, env)
+            setup, word, literal = self.compiler.template(
+                text, self.own_contexts(step), where, env
+            )
             if literal is None:
                 var = f"_cv_se_{step.index}_{n}"
                 lines += setup
@@ -326,6 +346,7 @@ class _Renderer:
                 f'  cd "$_cv_ws" && cd {word} || {{ printf \'conveyor: cannot enter the '
                 f"working-directory %s\\n' {word}; exit 1; }}"
             )
+        lines.append(f"  {_export('GITHUB_ACTION', self.actions[i])}")
         for name, word in env_words.items():
             lines.append(f"  {name}={word}; export {name}")
         lines.append(f"  {command}")
@@ -402,6 +423,25 @@ class _Renderer:
             lines.append(f"_cv_enc {word}")
             lines.append(f'_cv_mark "output::{encode_field(key)}::$_cv_e"')
         return "\n".join(lines)
+
+
+def action_names(steps: tuple[StepSpec, ...]) -> dict[int, str]:
+    """``github.action`` of each step, as GitHub names them: the step's id, else
+    ``__run`` for a script and ``__<owner>_<repo>`` for an action, with ``_2``, ``_3``…
+    on the second and later steps of the same kind."""
+    seen: dict[str, int] = {}
+    names: dict[int, str] = {}
+    for step in steps:
+        if step.id:
+            names[step.index] = step.id
+            continue
+        if step.uses is None:
+            base = "__run"
+        else:
+            base = "__" + re.sub(r"[^A-Za-z0-9]+", "_", step.uses.split("@", 1)[0]).strip("_")
+        seen[base] = seen.get(base, 0) + 1
+        names[step.index] = base if seen[base] == 1 else f"{base}_{seen[base]}"
+    return names
 
 
 def checkout_input_problem(key: str, value: str | None) -> str | None:
