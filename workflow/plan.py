@@ -35,6 +35,14 @@ class _Unresolved(Exception):
     """A value that had to be known at plan time uses a context known only later."""
 
 
+class _Located(Exception):
+    """A planning error that belongs to one key of the job (reported there)."""
+
+    def __init__(self, node: YNode | None, path: str, message: str) -> None:
+        super().__init__(message)
+        self.node, self.path = node, path
+
+
 class Planner:
     def __init__(
         self,
@@ -124,6 +132,10 @@ class Planner:
             contexts = {**self.base, "matrix": combo, "strategy": strategy}
             try:
                 spec = self._job(job, key, combo, contexts)
+            except _Located as exc:
+                leg = f"{key}: " if job.matrix is not None else ""
+                self.errors.add(exc.node or job.node, exc.path, f"{leg}{exc}")
+                return []
             except (ExpressionError, _Unresolved, ValueError) as exc:
                 self.errors.add(job.node, path, f"{key}: {exc}")
                 return []
@@ -159,7 +171,8 @@ class Planner:
             runs_on = [sub(label, ctx) for label in runs_on]
         timeout = proto.timeout_minutes
         if isinstance(job.timeout, str):
-            timeout = self._number(job.timeout, ctx, "timeout-minutes")
+            where = join(join("jobs", job.job_id), "timeout-minutes")
+            timeout = self._located(job.timeout, ctx, job.timeout_node, where)
         elif job.timeout_node is not None:
             timeout = job.timeout
         return replace(
@@ -181,7 +194,9 @@ class Planner:
         sub = self._sub
         timeout = step.timeout_minutes
         if step.index in job.step_timeouts:
-            timeout = self._number(job.step_timeouts[step.index][0], ctx, "timeout-minutes")
+            template, node = job.step_timeouts[step.index]
+            where = f"{join('jobs', job.job_id)}.steps[{step.index}].timeout-minutes"
+            timeout = self._located(template, ctx, node, where)
         try:
             name = sub(step.name, ctx)
         except ExpressionError:
@@ -237,6 +252,15 @@ class Planner:
             return value
         number = self._number(value, self.base, "max-parallel")
         return max(1, int(number))
+
+    def _located(
+        self, template: str, ctx: Mapping[str, Any], node: YNode | None, path: str
+    ) -> float:
+        """A `timeout-minutes` template's value; its errors point at the key."""
+        try:
+            return self._number(template, ctx, "timeout-minutes")
+        except (ExpressionError, _Unresolved, ValueError) as exc:
+            raise _Located(node, path, str(exc)) from None
 
     def _number(self, template: str, ctx: Mapping[str, Any], what: str) -> float:
         for _start, _end, inner in find_templates(template):

@@ -120,6 +120,13 @@ def test_the_message_says_it_is_not_supported_yet_at_run_time() -> None:
     assert "compared, combined with ! && || or passed to contains()" in error.message
 
 
+def test_a_step_timeout_known_only_at_run_time_is_refused_at_its_key() -> None:
+    text = job("      - run: x\n        timeout-minutes: ${{ steps.a.outputs.t }}\n")
+    [error] = validate(text)
+    assert (error.line, error.column, error.path) == (12, 26, "jobs.j.steps[1].timeout-minutes")
+    assert error.message.startswith("`timeout-minutes` must be known when the build starts")
+
+
 def test_job_outputs_are_checked_too() -> None:
     text = job("", "    outputs:\n      o: ${{ toJSON(steps.a.outputs) }}\n")
     [error] = validate(text)
@@ -253,7 +260,9 @@ def workflows(draw: st.DrawFn) -> str:
     lines = [HEAD.replace("jobs:\n", "env:\n"), f"  W: {value(frozenset({'github', 'inputs'}))}\n"]
     lines.append("jobs:\n  a:\n    runs-on: x\n    outputs:\n      x: ${{ steps.s0.outputs.x }}\n")
     lines.append("    steps:\n      - id: s0\n        run: echo x=1 >> $GITHUB_OUTPUT\n")
-    lines.append("  b:\n    needs: a\n    runs-on: x\n")
+    lines.append(f"  b:\n    needs: a\n    runs-on: {value(JOB)}\n")
+    if draw(st.booleans()):
+        lines.append(f"    container: {value(JOB)}\n")
     if draw(st.booleans()):
         lines.append("    strategy:\n      matrix:\n        os: [one, two]\n")
     lines.append(f"    env:\n      J: {value(JOB)}\n")
