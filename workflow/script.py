@@ -45,7 +45,7 @@ GITHUB_VARIABLES = (
     "retention_days", "run_attempt", "run_id", "run_number", "server_url", "sha",
     "triggering_actor", "workflow",
 )
-RUNNER_VARIABLES = ("arch", "environment", "name", "os", "tool_cache")
+RUNNER_VARIABLES = ("arch", "environment", "name", "os")  # no tool cache: left unset
 _CHECKOUT = "actions/checkout"
 # `persist-credentials` is accepted and has no effect: the checkout never stores
 # credentials (it has none), which is what most workflows ask with `false`.
