@@ -159,7 +159,7 @@ class Planner:
     def _job(self, job: JobDef, key: str, combo: dict[str, Any], ctx: dict[str, Any]) -> JobSpec:
         proto = job.proto
         sub = self._sub
-        name = sub(proto.name, ctx)
+        name = sub(proto.name, ctx, final=True)
         if combo and "name" in job.node.entries and "${{" not in proto.name:
             name = f"{name} ({', '.join(render_value(v) for v in combo.values())})"
         elif "name" not in job.node.entries:
@@ -216,8 +216,12 @@ class Planner:
             timeout_minutes=timeout,
         )
 
-    def _sub(self, text: str, ctx: Mapping[str, Any]) -> str:
-        """Substitute the templates of ``text`` that use only plan-time contexts."""
+    def _sub(self, text: str, ctx: Mapping[str, Any], *, final: bool = False) -> str:
+        """Substitute the templates of ``text`` that use only plan-time contexts.
+
+        Unless the result is ``final``, its remaining templates are evaluated when the
+        job starts: a value that holds ``${{`` (an input, a matrix value) is pasted as
+        a string literal template then, so it is text, never evaluated a second time."""
         if "${{" not in text:
             return text
         parts: list[str] = []
@@ -225,8 +229,10 @@ class Planner:
         for start, end, inner in find_templates(text):
             node = parse(inner)
             if named_values(node) <= self.known:
-                value = evaluate_node(node, ctx, expression=inner)
-                parts.append(text[last:start] + to_string(value))
+                value = to_string(evaluate_node(node, ctx, expression=inner))
+                if "${{" in value and not final:
+                    value = "${{ '" + value.replace("'", "''") + "' }}"
+                parts.append(text[last:start] + value)
                 last = end
         return "".join(parts) + text[last:]
 

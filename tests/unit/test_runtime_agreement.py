@@ -295,3 +295,13 @@ def test_every_workflow_validate_accepts_prepares(text: str) -> None:
     if errors:
         return
     prepare(text)
+
+
+def test_an_input_holding_a_template_is_text_not_evaluated_again() -> None:
+    text = HEAD + "  j:\n    runs-on: x\n    steps:\n      - run: echo \"${{ inputs.name }}\"\n"
+    value = "${{ github.sha }} and ${{ half"
+    plan = load(text, inputs={"name": value})
+    build = BuildContext(build_id=1, number=1, attempt=1, pipeline="p", sha="abc")
+    script = prepare_job(build, plan, plan.jobs[0], {}, "/ws", new_nonce()).script
+    assert f"echo \"{value}\"" in script  # pasted as written, as GitHub does
+    assert "echo \"abc and" not in script
