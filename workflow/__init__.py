@@ -81,7 +81,7 @@ def _read(text: str | bytes) -> tuple[WorkflowDef | None, Errors]:
     for problem in document.problems:
         errors.add((problem.line, problem.column), problem.path, problem.message)
     definition = read_workflow(document.root, errors)
-    check_runtime(definition, errors)
+    check_runtime(document.root, definition, errors)
     check_cycles(definition, errors)
     return (None if errors else definition), errors
 

@@ -34,7 +34,8 @@ from workflow.shellwords import ScriptError, literal_word, sh_quote, unwrap_temp
 
 __all__ = ["ScriptError", "render_job_script"]
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The environment variable names the script can set (a shell's names).
+SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # The GITHUB_* and RUNNER_* variables GitHub sets in every job (from the contexts'
 # properties of the same names). GITHUB_WORKSPACE and RUNNER_TEMP are the script's own
 # directories; GITHUB_ACTION is set per step; GITHUB_ENV, _OUTPUT, _PATH and
@@ -164,7 +165,7 @@ class _Renderer:
         return "\n".join(lines)
 
     def env_name(self, key: str, step: StepSpec | None) -> str:
-        if not _NAME.match(key):
+        if not SHELL_NAME.match(key):
             raise ScriptError(
                 f"{self.where(step, 'env')}: '{key}' is not a valid environment variable "
                 "name (letters, digits and '_', not starting with a digit)"

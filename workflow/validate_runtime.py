@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from workflow.diagnostics import Errors
 from workflow.expressions import STATUS_FUNCTIONS, ExpressionError, Node, find_templates, parse
-from workflow.schema import CHECKOUT_ACTION
-from workflow.script import CHECKOUT_INPUTS, checkout_input_problem
+from workflow.schema import CHECKOUT_ACTION, ENV_NAME_RE
+from workflow.script import CHECKOUT_INPUTS, SHELL_NAME, checkout_input_problem
 from workflow.shellcond import needs_runtime
 from workflow.shellsupport import RUNTIME_VALUES, runtime_problem
 from workflow.validate import WorkflowDef, as_text, join
@@ -25,10 +25,28 @@ _TEMPLATE_FIELDS = ("run", "name", "working-directory")
 _CONDITION_FIELDS = ("if", "continue-on-error")
 
 
-def check_runtime(workflow: WorkflowDef, errors: Errors) -> None:
-    """Add an error for each step or job-output expression the job could not run."""
+def check_runtime(root: YNode, workflow: WorkflowDef, errors: Errors) -> None:
+    """Add an error for each step or job-output expression the job could not run, and
+    each environment variable name its script cannot set."""
+    if isinstance(root, YMap):
+        _env_names(root.get("env"), "env", errors)
     for job_id, job in workflow.jobs.items():
-        _Job(errors, join("jobs", job_id), job.node).check()
+        path = join("jobs", job_id)
+        _env_names(job.node.get("env"), join(path, "env"), errors)
+        _Job(errors, path, job.node).check()
+
+
+def _env_names(node: YNode | None, path: str, errors: Errors) -> None:
+    if not isinstance(node, YMap):
+        return
+    for key, entry in node.entries.items():
+        if not SHELL_NAME.match(key) and ENV_NAME_RE.match(key):  # else refused already
+            errors.add(
+                entry.key,
+                join(path, key),
+                f"'{key}' is not supported yet as an environment variable name: the job's "
+                "shell sets only names of letters, digits and '_' not starting with a digit",
+            )
 
 
 class _Job:
@@ -59,6 +77,7 @@ class _Job:
             if (value := step.get(key)) is not None:
                 self.template(value, join(path, key), runtime_env)
         env = step.get("env")
+        _env_names(env, join(path, "env"), self.errors)
         if isinstance(env, YMap):
             for key, entry in env.entries.items():
                 self.template(entry.value, join(join(path, "env"), key), runtime_env)

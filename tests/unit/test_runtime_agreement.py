@@ -305,3 +305,19 @@ def test_an_input_holding_a_template_is_text_not_evaluated_again() -> None:
     script = prepare_job(build, plan, plan.jobs[0], {}, "/ws", new_nonce()).script
     assert f"echo \"{value}\"" in script  # pasted as written, as GitHub does
     assert "echo \"abc and" not in script
+
+
+def test_an_env_name_the_shell_cannot_set_is_refused_at_its_key() -> None:
+    text = HEAD.replace("jobs:\n", "env:\n  MY-VAR: 1\njobs:\n") + (
+        "  j:\n    runs-on: x\n    env: {'1X': a, OK_1: b}\n    steps:\n"
+        "      - run: echo\n        env:\n          a.b: c\n"
+    )
+    errors = validate(text)
+    assert [(e.line, e.column, e.path) for e in errors] == [
+        (6, 3, "env.MY-VAR"),
+        (10, 11, "jobs.j.env.1X"),
+        (14, 11, "jobs.j.steps[0].env.a.b"),
+    ]
+    assert all("not supported yet as an environment variable name" in e.message for e in errors)
+    with pytest.raises(ValueError, match="not a valid environment variable name"):
+        _prepare_unchecked(text)
