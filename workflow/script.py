@@ -307,14 +307,9 @@ class _Renderer:
         spec = str(self.compiler.constant(spec, ctx, where)).strip()
         if spec in _SHELLS:
             return _SHELLS[spec]
-        if spec in ("cmd", "powershell"):
-            raise ScriptError(f"{where}: shell '{spec}' only exists on Windows runners")
-        try:
-            words = shlex.split(spec)
-        except ValueError as exc:
-            raise ScriptError(f"{where}: cannot split shell '{spec}': {exc}") from None
-        if not words:
-            raise ScriptError(f"{where}: empty shell")
+        if problem := shell_problem(spec):
+            raise ScriptError(f"{where}: {problem}")
+        words = shlex.split(spec)
         if not any("{0}" in w for w in words):
             words.append("{0}")
         quoted = ['"$_cv_f"'.join(sh_quote(p) for p in w.split("{0}")) for w in words]
@@ -443,6 +438,20 @@ def action_names(steps: tuple[StepSpec, ...]) -> dict[int, str]:
         seen[base] = seen.get(base, 0) + 1
         names[step.index] = base if seen[base] == 1 else f"{base}_{seen[base]}"
     return names
+
+
+def shell_problem(spec: str) -> str | None:
+    """Why a step cannot run with ``shell: spec`` (a known name or a command)."""
+    spec = spec.strip()
+    if spec in _SHELLS:
+        return None
+    if spec in ("cmd", "powershell"):
+        return f"shell '{spec}' only exists on Windows runners"
+    try:
+        words = shlex.split(spec)
+    except ValueError as exc:
+        return f"cannot split shell '{spec}': {exc}"
+    return None if words else "empty shell"
 
 
 def checkout_input_problem(key: str, value: str | None) -> str | None:

@@ -14,7 +14,12 @@ from __future__ import annotations
 from workflow.diagnostics import Errors
 from workflow.expressions import STATUS_FUNCTIONS, ExpressionError, Node, find_templates, parse
 from workflow.schema import CHECKOUT_ACTION, ENV_NAME_RE
-from workflow.script import CHECKOUT_INPUTS, SHELL_NAME, checkout_input_problem
+from workflow.script import (
+    CHECKOUT_INPUTS,
+    SHELL_NAME,
+    checkout_input_problem,
+    shell_problem,
+)
 from workflow.shellcond import needs_runtime
 from workflow.shellsupport import RUNTIME_VALUES, runtime_problem
 from workflow.validate import WorkflowDef, as_text, join
@@ -30,10 +35,27 @@ def check_runtime(root: YNode, workflow: WorkflowDef, errors: Errors) -> None:
     each environment variable name its script cannot set."""
     if isinstance(root, YMap):
         _env_names(root.get("env"), "env", errors)
+        _default_shell(root, "", errors)
     for job_id, job in workflow.jobs.items():
         path = join("jobs", job_id)
         _env_names(job.node.get("env"), join(path, "env"), errors)
+        _default_shell(job.node, path, errors)
         _Job(errors, path, job.node).check()
+
+
+def _default_shell(node: YMap, path: str, errors: Errors) -> None:
+    defaults = node.get("defaults")
+    run = defaults.get("run") if isinstance(defaults, YMap) else None
+    if isinstance(run, YMap):
+        _shell(run.get("shell"), join(join(join(path, "defaults"), "run"), "shell"), errors)
+
+
+def _shell(node: YNode | None, path: str, errors: Errors) -> None:
+    """A literal `shell:` the script could not split (a template is known later)."""
+    if isinstance(node, YScalar) and isinstance(node.value, str) and "${{" not in node.value:
+        problem = shell_problem(node.value)
+        if problem is not None:
+            errors.add(node, path, problem)
 
 
 def _env_names(node: YNode | None, path: str, errors: Errors) -> None:
@@ -76,6 +98,7 @@ class _Job:
         for key in _TEMPLATE_FIELDS:
             if (value := step.get(key)) is not None:
                 self.template(value, join(path, key), runtime_env)
+        _shell(step.get("shell"), join(path, "shell"), self.errors)
         env = step.get("env")
         _env_names(env, join(path, "env"), self.errors)
         if isinstance(env, YMap):

@@ -273,7 +273,11 @@ def workflows(draw: st.DrawFn) -> str:
         if draw(st.booleans()):
             lines.append(f"        name: {value(ALL)}\n")
         if draw(st.booleans()):
-            lines.append(f"        env:\n          E: {value(ALL)}\n")
+            name = draw(st.sampled_from(["E", "E-2", "_e"]))
+            lines.append(f"        env:\n          {name}: {value(ALL)}\n")
+        if draw(st.booleans()):
+            shell = draw(st.sampled_from(["bash", "sh", "python", "bash -e {0}", "bash '{0}"]))
+            lines.append(f"        shell: {quoted(shell)}\n")
         if draw(st.booleans()):
             lines.append(f"        if: {quoted(expression(status=True))}\n")
         if draw(st.booleans()):
@@ -320,4 +324,18 @@ def test_an_env_name_the_shell_cannot_set_is_refused_at_its_key() -> None:
     ]
     assert all("not supported yet as an environment variable name" in e.message for e in errors)
     with pytest.raises(ValueError, match="not a valid environment variable name"):
+        _prepare_unchecked(text)
+
+
+def test_a_shell_the_script_cannot_split_is_refused_at_its_key() -> None:
+    text = HEAD.replace("jobs:\n", "defaults:\n  run:\n    shell: \"bash '{0}\"\njobs:\n") + (
+        "  j:\n    runs-on: x\n    steps:\n      - run: echo\n        shell: \"sh -c '{0}\"\n"
+    )
+    errors = validate(text)
+    assert [(e.line, e.column, e.path) for e in errors] == [
+        (7, 12, "defaults.run.shell"),
+        (13, 16, "jobs.j.steps[0].shell"),
+    ]
+    assert all("cannot split shell" in e.message for e in errors)
+    with pytest.raises(ValueError, match="cannot split shell"):
         _prepare_unchecked(text)
