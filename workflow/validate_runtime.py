@@ -51,11 +51,13 @@ def _default_shell(node: YMap, path: str, errors: Errors) -> None:
 
 
 def _shell(node: YNode | None, path: str, errors: Errors) -> None:
-    """A literal `shell:` the script could not split (a template is known later)."""
-    if isinstance(node, YScalar) and isinstance(node.value, str) and "${{" not in node.value:
-        problem = shell_problem(node.value)
-        if problem is not None:
-            errors.add(node, path, problem)
+    """A literal command `shell:` (with `{0}`) the script could not split; names are
+    checked by `validate` itself, templates only when the job starts."""
+    if not isinstance(node, YScalar) or not isinstance(node.value, str):
+        return
+    value = node.value
+    if "{0}" in value and "${{" not in value and (problem := shell_problem(value)):
+        errors.add(node, path, problem)
 
 
 def _env_names(node: YNode | None, path: str, errors: Errors) -> None:
