@@ -10,6 +10,7 @@ in ``finally``.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
@@ -25,7 +26,7 @@ import pykka
 import store
 from actors.description import ActorDescription, RuntimeInfo
 from actors.introspection import describe_all
-from actors.local_actor import LocalActor
+from actors.local_actor import LocalActor, workspace_path
 from actors.local_policy import local_isolation
 from actors.log_actor import LogActor
 from actors.logbatch import LineGate
@@ -220,7 +221,8 @@ class Runtime:
     def _start_executor(self, queue: BuildQueue) -> None:
         cfg = self.config
         services = Services(feed=self.feed, gate=LineGate(), owner=cfg.executor_id,
-                            backend_adopts=cfg.backend == "kubernetes")
+                            backend_adopts=cfg.backend == "kubernetes",
+                            workspace=self._workspace())
 
         def start_queue(hook: Any) -> pykka.ActorRef[Any]:
             return QueueActor.start(queue, services.get("supervisor"), prefetch=cfg.max_builds,
@@ -251,6 +253,13 @@ class Runtime:
                     raise StartFailed("the executor engine did not answer within 15s") from None
             except pykka.ActorDeadError as exc:
                 raise StartFailed(f"the executor engine did not start: {exc}") from None
+
+    def _workspace(self) -> Callable[[str], str]:
+        if self.config.backend == "local":
+            return functools.partial(workspace_path, self.config.workdir)
+        from k8s.manifests import WORKSPACE
+
+        return lambda _name: WORKSPACE  # the pod's own path (its emptyDir mount)
 
     def _backend_spec(self, services: Services) -> Callable[[Any], pykka.ActorRef[Any]]:
         if self.config.backend == "local":

@@ -165,6 +165,7 @@ class BuildActor(ConveyorActor):
             sha=build.sha,
             triggered_by=build.triggered_by,
             inputs=inputs,
+            workflow=plan.name,
         )
         context = self.context
         self.scheduler = BuildScheduler(

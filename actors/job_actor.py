@@ -19,7 +19,7 @@ import pykka
 
 import store
 from actors.base import ConveyorActor, tell_safely
-from actors.contexts import BuildContext, job_run_contexts
+from actors.contexts import BuildContext, prepare_job
 from actors.messages import (
     BackendRestarted,
     CancelJob,
@@ -38,10 +38,9 @@ from actors.messages import (
 from actors.services import Services
 from observability import metrics
 from store.records import StepUpdate
-from workflow.expressions import ExpressionError, interpolate
+from workflow.expressions import ExpressionError
 from workflow.markers import JobOutput, StepFinished, StepStarted, new_nonce
 from workflow.model import JobSpec, Plan
-from workflow.script import render_job_script
 from workflow.states import JobStatus, StepStatus
 
 log = logging.getLogger(__name__)
@@ -201,33 +200,29 @@ class JobActor(ConveyorActor):
         tell_safely(self.parent, Prepared(self.job.key, message.needs, run))
 
     def _render(self, needs: Mapping[str, Mapping[str, Any]], resume: bool) -> RunJob:
-        env = self._evaluate_env(needs)
-        contexts = job_run_contexts(self.build, self.plan, self.job, needs, env, workspace=".")
         # On resume the backend parses with the nonce of the job's first launch, which it
         # finds on the existing Job (Kubernetes annotation), not this new one.
         nonce = new_nonce()
-        script = render_job_script(self.job, self.plan, contexts, nonce)
-        image = interpolate(self.job.image, contexts) if self.job.image else None
-        container_env = {k: interpolate(str(v), contexts)
-                         for k, v in self.job.container_env.items()}
+        workspace = self.services.workspace(self.handle)
+        prepared = prepare_job(self.build, self.plan, self.job, needs, workspace, nonce)
         return RunJob(
             build_id=self.build_id,
             job_row_id=self.job_row_id,
             job_key=self.job.key,
             attempt=self.attempt,
             name=self.handle,
-            script=script,
-            image=image,
-            env=env,
+            script=prepared.script,
+            image=prepared.image,
+            env=prepared.env,
             timeout_s=float(self.job.timeout_minutes) * 60,
             nonce=nonce,
             cpu=self.job.resources.cpu,
             memory=self.job.resources.memory,
             reply_to=self.actor_ref,
             resume=resume,
-            runs_on=_runs_on(self.job.runs_on, contexts),
+            runs_on=prepared.runs_on,
             release_to=None if self.job.outputs else self.parent,
-            container_env=container_env,
+            container_env=prepared.container_env,
         )
 
     def _record_start(self, resume: bool) -> None:
@@ -235,14 +230,6 @@ class JobActor(ConveyorActor):
         steps = [] if resume else [(s.index, s.name) for s in self.job.steps]
         store.start_job(self.job_row_id, steps)
         self.services.feed.publish(self.build_id)
-
-    def _evaluate_env(self, needs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for source in (self.plan.env, self.job.env):
-            for name, template in source.items():
-                contexts = job_run_contexts(self.build, self.plan, self.job, needs, env, ".")
-                env[name] = interpolate(str(template), contexts)
-        return env
 
     def _step_event(self, message: StepEventSeen) -> None:
         event = message.event
@@ -407,14 +394,3 @@ def _default_step_reason(event: StepFinished) -> str:
     if event.exit_code is not None:
         return f"exit code {event.exit_code}"
     return event.outcome
-
-
-def _runs_on(value: Any, contexts: Mapping[str, Any]) -> str | tuple[str, ...] | None:
-    """`runs-on` with its templates evaluated: one label or several."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return interpolate(value, contexts)
-    if isinstance(value, list | tuple):
-        return tuple(interpolate(str(v), contexts) for v in value)
-    return str(value)

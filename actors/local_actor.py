@@ -87,7 +87,8 @@ class _Process:
     def _spawn(self) -> subprocess.Popen[bytes]:
         isolation = self.actor.isolation
         sandbox = isolation.sandbox
-        workspace = self.workdir / "workspace"
+        # Resolved as the shell resolves $PWD: github.workspace must equal it.
+        workspace = Path(workspace_path(self.actor.workdir, self.run.name))
         workspace.mkdir(parents=True, exist_ok=True)
         script = self.workdir / "job.sh"
         script.write_text(self.run.script, encoding="utf-8")
@@ -268,6 +269,12 @@ def _namespace_init(unshare_pid: int) -> int | None:
     except OSError:
         return None
     return int(children[0]) if children else None
+
+
+def workspace_path(workdir: Path, name: str) -> str:
+    """The absolute workspace of the job with backend handle ``name``: its cwd, so the
+    shell's $PWD; symlinks resolved as the shell's getcwd() resolves them."""
+    return str((workdir / name / "workspace").resolve())
 
 
 def _minutes(seconds: float) -> str:

@@ -8,6 +8,7 @@ one from the start.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ class Services:
     # Whether the job backend can re-attach to a job started by a dead executor
     # (Kubernetes: the Job outlives us) or must run it again (local processes die with us).
     backend_adopts: bool = False
+    # The absolute workspace path a job's steps see, by the job's backend handle (the
+    # runtime sets it for its backend): `github.workspace`, equal to $GITHUB_WORKSPACE.
+    workspace: Callable[[str], str] = field(default=lambda _name: "")
     _refs: dict[str, pykka.ActorRef[Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

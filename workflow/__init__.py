@@ -18,6 +18,7 @@ from workflow.model import Plan
 from workflow.plan import Planner, check_cycles
 from workflow.schema import MAX_JOBS
 from workflow.validate import WorkflowDef, read_workflow
+from workflow.validate_runtime import check_runtime
 from workflow.yamlsafe import YamlLimitError, load_document
 
 _TOO_MANY_JOBS = f"the workflow defines more than {MAX_JOBS} jobs; the limit is {MAX_JOBS}"
@@ -80,6 +81,7 @@ def _read(text: str | bytes) -> tuple[WorkflowDef | None, Errors]:
     for problem in document.problems:
         errors.add((problem.line, problem.column), problem.path, problem.message)
     definition = read_workflow(document.root, errors)
+    check_runtime(document.root, definition, errors)
     check_cycles(definition, errors)
     return (None if errors else definition), errors
 

@@ -35,6 +35,14 @@ class _Unresolved(Exception):
     """A value that had to be known at plan time uses a context known only later."""
 
 
+class _Located(Exception):
+    """A planning error that belongs to one key of the job (reported there)."""
+
+    def __init__(self, node: YNode | None, path: str, message: str) -> None:
+        super().__init__(message)
+        self.node, self.path = node, path
+
+
 class Planner:
     def __init__(
         self,
@@ -124,6 +132,10 @@ class Planner:
             contexts = {**self.base, "matrix": combo, "strategy": strategy}
             try:
                 spec = self._job(job, key, combo, contexts)
+            except _Located as exc:
+                leg = f"{key}: " if job.matrix is not None else ""
+                self.errors.add(exc.node or job.node, exc.path, f"{leg}{exc}")
+                return []
             except (ExpressionError, _Unresolved, ValueError) as exc:
                 self.errors.add(job.node, path, f"{key}: {exc}")
                 return []
@@ -147,7 +159,7 @@ class Planner:
     def _job(self, job: JobDef, key: str, combo: dict[str, Any], ctx: dict[str, Any]) -> JobSpec:
         proto = job.proto
         sub = self._sub
-        name = sub(proto.name, ctx)
+        name = sub(proto.name, ctx, final=True)
         if combo and "name" in job.node.entries and "${{" not in proto.name:
             name = f"{name} ({', '.join(render_value(v) for v in combo.values())})"
         elif "name" not in job.node.entries:
@@ -159,7 +171,8 @@ class Planner:
             runs_on = [sub(label, ctx) for label in runs_on]
         timeout = proto.timeout_minutes
         if isinstance(job.timeout, str):
-            timeout = self._number(job.timeout, ctx, "timeout-minutes")
+            where = join(join("jobs", job.job_id), "timeout-minutes")
+            timeout = self._located(job.timeout, ctx, job.timeout_node, where)
         elif job.timeout_node is not None:
             timeout = job.timeout
         return replace(
@@ -181,10 +194,18 @@ class Planner:
         sub = self._sub
         timeout = step.timeout_minutes
         if step.index in job.step_timeouts:
-            timeout = self._number(job.step_timeouts[step.index][0], ctx, "timeout-minutes")
+            template, node = job.step_timeouts[step.index]
+            where = f"{join('jobs', job.job_id)}.steps[{step.index}].timeout-minutes"
+            timeout = self._located(template, ctx, node, where)
+        try:
+            name = sub(step.name, ctx)
+        except ExpressionError:
+            # Only a default `Run <first line>` can get here (`validate` checked the
+            # others): its line may hold half of a multi-line `${{ }}`. Shown as written.
+            name = step.name
         return replace(
             step,
-            name=sub(step.name, ctx),
+            name=name,
             run=sub(step.run, ctx) if step.run is not None else None,
             with_=self._sub_map(step.with_, ctx),
             env=self._sub_map(step.env, ctx),
@@ -195,8 +216,12 @@ class Planner:
             timeout_minutes=timeout,
         )
 
-    def _sub(self, text: str, ctx: Mapping[str, Any]) -> str:
-        """Substitute the templates of ``text`` that use only plan-time contexts."""
+    def _sub(self, text: str, ctx: Mapping[str, Any], *, final: bool = False) -> str:
+        """Substitute the templates of ``text`` that use only plan-time contexts.
+
+        Unless the result is ``final``, its remaining templates are evaluated when the
+        job starts: a value that holds ``${{`` (an input, a matrix value) is pasted as
+        a string literal template then, so it is text, never evaluated a second time."""
         if "${{" not in text:
             return text
         parts: list[str] = []
@@ -204,8 +229,10 @@ class Planner:
         for start, end, inner in find_templates(text):
             node = parse(inner)
             if named_values(node) <= self.known:
-                value = evaluate_node(node, ctx, expression=inner)
-                parts.append(text[last:start] + to_string(value))
+                value = to_string(evaluate_node(node, ctx, expression=inner))
+                if "${{" in value and not final:
+                    value = "${{ '" + value.replace("'", "''") + "' }}"
+                parts.append(text[last:start] + value)
                 last = end
         return "".join(parts) + text[last:]
 
@@ -231,6 +258,15 @@ class Planner:
             return value
         number = self._number(value, self.base, "max-parallel")
         return max(1, int(number))
+
+    def _located(
+        self, template: str, ctx: Mapping[str, Any], node: YNode | None, path: str
+    ) -> float:
+        """A `timeout-minutes` template's value; its errors point at the key."""
+        try:
+            return self._number(template, ctx, "timeout-minutes")
+        except (ExpressionError, _Unresolved, ValueError) as exc:
+            raise _Located(node, path, str(exc)) from None
 
     def _number(self, template: str, ctx: Mapping[str, Any], what: str) -> float:
         for _start, _end, inner in find_templates(template):

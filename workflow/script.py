@@ -24,19 +24,33 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from workflow.expressions import to_string
+from workflow.expressions import ExpressionError, find_templates, to_string
 from workflow.expressions.evaluator import lookup_key
 from workflow.markers import check_nonce, encode_field
 from workflow.model import JobSpec, Plan, StepSpec
 from workflow.runner_template import EPILOGUE, PRELUDE
-from workflow.shellcond import Compiler, Const, RuntimeEnv, Str
-from workflow.shellwords import ScriptError, sh_quote, unwrap_template
+from workflow.shellcond import Compiler, Const, RuntimeEnv, ShellText, Str
+from workflow.shellwords import ScriptError, literal_word, sh_quote, unwrap_template
 
 __all__ = ["ScriptError", "render_job_script"]
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The environment variable names the script can set (a shell's names).
+SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The GITHUB_* and RUNNER_* variables GitHub sets in every job (from the contexts'
+# properties of the same names). GITHUB_WORKSPACE and RUNNER_TEMP are the script's own
+# directories; GITHUB_ACTION is set per step; GITHUB_ENV, _OUTPUT, _PATH and
+# _STEP_SUMMARY per step by the runner prelude.
+GITHUB_VARIABLES = (
+    "actor", "api_url", "base_ref", "event_name", "graphql_url", "head_ref", "job", "ref",
+    "ref_name", "ref_protected", "ref_type", "repository", "repository_owner",
+    "retention_days", "run_attempt", "run_id", "run_number", "server_url", "sha",
+    "triggering_actor", "workflow",
+)
+RUNNER_VARIABLES = ("arch", "environment", "name", "os")  # no tool cache: left unset
 _CHECKOUT = "actions/checkout"
-_CHECKOUT_INPUTS = ("repository", "ref", "path", "fetch-depth")
+# `persist-credentials` is accepted and has no effect: the checkout never stores
+# credentials (it has none), which is what most workflows ask with `false`.
+CHECKOUT_INPUTS = ("repository", "ref", "path", "fetch-depth", "persist-credentials")
 _SETSID = "exec $_cv_setsid"
 _SHELLS = {
     "bash": (f'{_SETSID} bash --noprofile --norc -eo pipefail "$_cv_f"', ".sh"),
@@ -79,6 +93,7 @@ class _Renderer:
                     raise ScriptError(f"{self.where(step)}: duplicate step id '{step.id}'")
                 ids[step.id.lower()] = step.index
         self.compiler = Compiler(ids)
+        self.actions = action_names(job.steps)
         self.functions: list[str] = []
         self.names: dict[tuple[int, str], str] = {}
 
@@ -117,15 +132,15 @@ class _Renderer:
             "export GITHUB_ACTIONS=true CI=true",
             'export GITHUB_WORKSPACE="$_cv_ws" RUNNER_TEMP="$_cv_rt"',
         ]
-        reserved = {"workspace", "env", "output", "path", "step_summary", "token", "event"}
-        for prefix, context in (("GITHUB_", "github"), ("RUNNER_", "runner")):
+        for prefix, context, keys in (
+            ("GITHUB_", "github", GITHUB_VARIABLES),
+            ("RUNNER_", "runner", RUNNER_VARIABLES),
+        ):
             values = self.contexts.get(context) or {}
-            for key, value in values.items():
-                name = prefix + str(key).upper()
-                if key in reserved or key == "temp" or not _NAME.match(name):
-                    continue
+            for key in keys:
+                value = values.get(key)
                 if isinstance(value, str | int | float | bool):
-                    lines.append(_export(name, to_string(value)))
+                    lines.append(_export(prefix + key.upper(), to_string(value)))
         for key, value in (self.contexts.get("env") or {}).items():
             lines.append(_export(self.env_name(key, None), to_string(value)))
         return "\n".join(lines)
@@ -150,23 +165,29 @@ class _Renderer:
         return "\n".join(lines)
 
     def env_name(self, key: str, step: StepSpec | None) -> str:
-        if not _NAME.match(key):
+        if not SHELL_NAME.match(key):
             raise ScriptError(
                 f"{self.where(step, 'env')}: '{key}' is not a valid environment variable "
                 "name (letters, digits and '_', not starting with a digit)"
             )
         return key
 
+    def own_contexts(self, step: StepSpec) -> Mapping[str, Any]:
+        """The job's contexts as ``step`` sees them: ``github.action`` is its own."""
+        github = {**(self.contexts.get("github") or {}), "action": self.actions[step.index]}
+        return {**self.contexts, "github": github}
+
     def step_contexts(self, step: StepSpec) -> Mapping[str, Any]:
         """The contexts for a step's run/name/with: ``env`` includes the step's env
         where its values are known before the job runs."""
-        env = dict(self.contexts.get("env") or {})
+        own = self.own_contexts(step)
+        env = dict(own.get("env") or {})
         for key, text in step.env.items():
             try:
-                env[key] = self.compiler.constant(text, self.contexts, "")
+                env[key] = self.compiler.constant(text, own, "")
             except ScriptError:
                 continue  # needs run-time values: not visible as env.<key>
-        return {**self.contexts, "env": env}
+        return {**own, "env": env}
 
     def runtime_env(self, step: StepSpec | None) -> RuntimeEnv | None:
         """How ``env`` is read in ``step`` (``None``: the job outputs) when an earlier
@@ -188,7 +209,9 @@ class _Renderer:
         for n, (key, text) in enumerate(step.env.items()):
             name = self.env_name(key, step)
             where = self.where(step, f"env.{key}")
-            setup, word, literal = self.compiler.template(text, self.contexts, where, env)
+            setup, word, literal = self.compiler.template(
+                text, self.own_contexts(step), where, env
+            )
             if literal is None:
                 var = f"_cv_se_{step.index}_{n}"
                 lines += setup
@@ -217,7 +240,7 @@ class _Renderer:
             if cond != "true":
                 lines.append(f"elif ! {{ {cond}; }}; then _cv_skip {i} {false_reason}")
         lines.append("else")
-        name = self.compiler.template(step.name, ctx, self.where(step, "name"), env)
+        name = self.display_name(step, ctx, env)
         lines += name.setup
         if name.literal is None:
             lines.append(f"_cv_enc {name.word}")
@@ -238,6 +261,19 @@ class _Renderer:
         lines.append(f'_cv_end {i} "$_cv_coe" {label}')
         lines.append("fi")
         return "\n".join(lines)
+
+    def display_name(
+        self, step: StepSpec, ctx: Mapping[str, Any], env: RuntimeEnv | None
+    ) -> ShellText:
+        """The step's name with its templates evaluated. Only the default name
+        ``Run <first line>`` can hold an unterminated ``${{`` (half of a multi-line
+        template, which ``validate`` accepts): it is shown as written."""
+        where = self.where(step, "name")
+        try:
+            find_templates(step.name)
+        except ExpressionError:
+            return ShellText([], literal_word(step.name, where) or "''", step.name)
+        return self.compiler.template(step.name, ctx, where, env)
 
     def continue_on_error(
         self, step: StepSpec, ctx: Mapping[str, Any], lines: list[str], env: RuntimeEnv | None
@@ -271,14 +307,9 @@ class _Renderer:
         spec = str(self.compiler.constant(spec, ctx, where)).strip()
         if spec in _SHELLS:
             return _SHELLS[spec]
-        if spec in ("cmd", "powershell"):
-            raise ScriptError(f"{where}: shell '{spec}' only exists on Windows runners")
-        try:
-            words = shlex.split(spec)
-        except ValueError as exc:
-            raise ScriptError(f"{where}: cannot split shell '{spec}': {exc}") from None
-        if not words:
-            raise ScriptError(f"{where}: empty shell")
+        if problem := shell_problem(spec):
+            raise ScriptError(f"{where}: {problem}")
+        words = shlex.split(spec)
         if not any("{0}" in w for w in words):
             words.append("{0}")
         quoted = ['"$_cv_f"'.join(sh_quote(p) for p in w.split("{0}")) for w in words]
@@ -311,6 +342,7 @@ class _Renderer:
                 f'  cd "$_cv_ws" && cd {word} || {{ printf \'conveyor: cannot enter the '
                 f"working-directory %s\\n' {word}; exit 1; }}"
             )
+        lines.append(f"  {_export('GITHUB_ACTION', self.actions[i])}")
         for name, word in env_words.items():
             lines.append(f"  {name}={word}; export {name}")
         lines.append(f"  {command}")
@@ -326,11 +358,8 @@ class _Renderer:
             )
         inputs: dict[str, str] = {}
         for key, text in step.with_.items():
-            if key not in _CHECKOUT_INPUTS:
-                raise ScriptError(
-                    f"{self.where(step, 'with.' + key)}: actions/checkout input '{key}' is "
-                    f"not supported (supported: {', '.join(_CHECKOUT_INPUTS)})"
-                )
+            if problem := checkout_input_problem(key, None):
+                raise ScriptError(f"{self.where(step, 'with.' + key)}: {problem}")
             value = self.compiler.constant(text, ctx, self.where(step, "with." + key))
             inputs[key] = to_string(value)
         github = self.contexts.get("github") or {}
@@ -349,11 +378,10 @@ class _Renderer:
         if not url:
             return 'echo "no repository configured: skipping checkout"\n'
         dest = inputs.get("path") or "."
-        if dest.startswith("/") or ".." in dest.split("/"):
-            raise ScriptError(f"{self.where(step, 'with.path')}: '{dest}' is outside the workspace")
         depth = inputs.get("fetch-depth") or "1"
-        if not depth.isdigit():
-            raise ScriptError(f"{self.where(step, 'with.fetch-depth')}: '{depth}' is not a number")
+        for key, value in (("path", dest), ("fetch-depth", depth)):
+            if problem := checkout_input_problem(key, value):
+                raise ScriptError(f"{self.where(step, 'with.' + key)}: {problem}")
         return _CHECKOUT_SCRIPT.format(
             url=sh_quote(url), target=sh_quote(target), dest=sh_quote(dest), depth=int(depth)
         )
@@ -391,6 +419,53 @@ class _Renderer:
             lines.append(f"_cv_enc {word}")
             lines.append(f'_cv_mark "output::{encode_field(key)}::$_cv_e"')
         return "\n".join(lines)
+
+
+def action_names(steps: tuple[StepSpec, ...]) -> dict[int, str]:
+    """``github.action`` of each step, as GitHub names them: the step's id, else
+    ``__run`` for a script and ``__<owner>_<repo>`` for an action, with ``_2``, ``_3``…
+    on the second and later steps of the same kind."""
+    seen: dict[str, int] = {}
+    names: dict[int, str] = {}
+    for step in steps:
+        if step.id:
+            names[step.index] = step.id
+            continue
+        if step.uses is None:
+            base = "__run"
+        else:
+            base = "__" + re.sub(r"[^A-Za-z0-9]+", "_", step.uses.split("@", 1)[0]).strip("_")
+        seen[base] = seen.get(base, 0) + 1
+        names[step.index] = base if seen[base] == 1 else f"{base}_{seen[base]}"
+    return names
+
+
+def shell_problem(spec: str) -> str | None:
+    """Why a step cannot run with ``shell: spec`` (a known name or a command)."""
+    spec = spec.strip()
+    if spec in _SHELLS:
+        return None
+    if spec in ("cmd", "powershell"):
+        return f"shell '{spec}' only exists on Windows runners"
+    try:
+        words = shlex.split(spec)
+    except ValueError as exc:
+        return f"cannot split shell '{spec}': {exc}"
+    return None if words else "empty shell"
+
+
+def checkout_input_problem(key: str, value: str | None) -> str | None:
+    """Why actions/checkout cannot take input ``key`` (with ``value``, when known)."""
+    if key not in CHECKOUT_INPUTS:
+        return (
+            f"actions/checkout input '{key}' is not supported "
+            f"(supported: {', '.join(CHECKOUT_INPUTS)})"
+        )
+    if key == "path" and value and (value.startswith("/") or ".." in value.split("/")):
+        return f"'{value}' is outside the workspace"
+    if key == "fetch-depth" and value and not value.isdigit():
+        return f"'{value}' is not a number"
+    return None
 
 
 def _export(name: str, value: str) -> str:

@@ -102,7 +102,7 @@ class ShellText(NamedTuple):
     literal: str | None  # the text itself when it needs no run-time value
 
 
-def _is_job_status(node: Node) -> bool:
+def is_job_status(node: Node) -> bool:
     if isinstance(node, Prop):
         key: Any = node.name
     elif isinstance(node, Index) and isinstance(node.index, Literal):
@@ -113,7 +113,7 @@ def _is_job_status(node: Node) -> bool:
     return isinstance(obj, NamedValue) and obj.name == "job" and str(key).lower() == "status"
 
 
-def _is_env_ref(node: Node) -> bool:
+def is_env_ref(node: Node) -> bool:
     """``env.<name>`` or ``env[<key>]``."""
     return (
         isinstance(node, Prop | Index)
@@ -130,9 +130,9 @@ def needs_runtime(node: Node, runtime_env: bool = False) -> bool:
             return True
         if isinstance(part, Call) and part.name in STATUS_FUNCTIONS:
             return True
-        if _is_job_status(part):
+        if is_job_status(part):
             return True
-        if runtime_env and _is_env_ref(part):
+        if runtime_env and is_env_ref(part):
             return True
     return False
 
@@ -267,10 +267,10 @@ class Compiler:
         if isinstance(node, Logical):
             left, right = self._operand(node.left), self._operand(node.right)
             return self._logical_value(node.op, left, right)
-        if _is_job_status(node):
+        if is_job_status(node):
             self._setup.append("_cv_jobstatus")
             return Str('"$_cv_js"', lower=True)
-        if self._env is not None and isinstance(node, Prop | Index) and _is_env_ref(node):
+        if self._env is not None and isinstance(node, Prop | Index) and is_env_ref(node):
             return self._env_ref(node, self._env)
         if not needs_runtime(node):
             # env inside a form the shell cannot compute (format(), toJSON(), …): the

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from workflow.diagnostics import Errors, Position
-from workflow.expressions import ExpressionError, find_templates, parse
+from workflow.expressions import (
+    BUILTIN_FUNCTIONS,
+    MAX_EXPRESSION_LENGTH,
+    ExpressionError,
+    find_templates,
+    parse,
+)
 from workflow.expressions.ast import (
     Call,
     Compare,
@@ -37,6 +43,11 @@ from workflow.yamlsafe import YScalar
 
 # Parsed with every function we know so that misuse gets our own, specific message.
 _PARSE_FUNCTIONS = STATUS_FUNCTIONS | frozenset(UNSUPPORTED_FUNCTIONS)
+# Every built-in of the expression language (``case`` included) is usable anywhere.
+_GENERAL = GENERAL_FUNCTIONS | BUILTIN_FUNCTIONS
+_SPELLING = {**FUNCTION_SPELLING, "case": "case"}
+# GitHub's words for `${{ }}` with nothing inside (TemplateReader.ParseExpression).
+EMPTY_EXPRESSION = "An expression was expected"
 
 
 def walk(node: Node) -> Iterator[Node]:
@@ -78,6 +89,31 @@ def condition_text(value: str) -> tuple[str, int] | None:
     return None
 
 
+def templated_length(text: str, spans: list[tuple[int, int, str]]) -> int:
+    """The length of the one expression GitHub makes of a templated value, in UTF-16
+    code units as .NET counts them: the value itself when it is one whole ``${{ }}``,
+    else ``format('<text, quotes and braces doubled, {N} per template>', <exprs>)``."""
+    if len(spans) == 1 and spans[0][0] == 0 and spans[0][1] == len(text):
+        return _utf16(spans[0][2])
+    if not spans:
+        return 0
+    literal = []
+    length = len("format('')")
+    last = 0
+    for index, (start, end, inner) in enumerate(spans):
+        literal.append(text[last:start])
+        length += len(f"{{{index}}}") + len(", ") + _utf16(inner)
+        last = end
+    literal.append(text[last:])
+    joined = "".join(literal)
+    doubled = joined.count("'") + joined.count("{") + joined.count("}")
+    return length + _utf16(joined) + doubled
+
+
+def _utf16(text: str) -> int:
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+
+
 def inner_offset(text: str, start: int, end: int) -> int:
     """Where the (stripped) expression of the template ``text[start:end]`` begins."""
     raw = text[start + 3 : end - 2]
@@ -108,6 +144,9 @@ class ExprChecker:
             self._error(scalar, max(exc.column - 1, 0), path, exc.reason)
             return
         for start, end, inner in spans:
+            if not inner:
+                self._error(scalar, start, path, EMPTY_EXPRESSION)
+                continue
             self.expression(
                 inner,
                 scalar,
@@ -116,6 +155,16 @@ class ExprChecker:
                 contexts,
                 status=False,
                 unavailable=unavailable,
+            )
+        length = templated_length(text, spans)
+        if length > MAX_EXPRESSION_LENGTH:
+            self._error(
+                scalar,
+                0,
+                path,
+                f"Exceeded max expression length {MAX_EXPRESSION_LENGTH}: GitHub evaluates "
+                "a value with `${{ }}` as one expression, its text included "
+                f"(here {length:,} characters)",
             )
 
     def condition(self, scalar: YScalar, path: str, contexts: frozenset[str]) -> Expression | None:
@@ -136,6 +185,9 @@ class ExprChecker:
             )
             return None
         expr, offset = found
+        if not expr.strip() and "${{" in value:
+            self._error(scalar, value.find("${{"), path, EMPTY_EXPRESSION)
+            return None
         if not expr.strip():
             self._error(scalar, 0, path, "`if:` is empty: write a condition or remove it")
             return None
@@ -186,13 +238,13 @@ class ExprChecker:
         return f"unknown context '{name}'{did_you_mean(name, sorted(contexts))}"
 
     def _function_problem(self, name: str, status: bool) -> str | None:
-        if name in GENERAL_FUNCTIONS or (status and name in STATUS_FUNCTIONS):
+        if name in _GENERAL or (status and name in STATUS_FUNCTIONS):
             return None
         if name in UNSUPPORTED_FUNCTIONS:
             return UNSUPPORTED_FUNCTIONS[name]
         if name in STATUS_FUNCTIONS:
             return f"`{name}()` can only be used in `if:` conditions"
-        known = [FUNCTION_SPELLING[f] for f in sorted(GENERAL_FUNCTIONS)]
+        known = [_SPELLING.get(f, f) for f in sorted(_GENERAL)]
         return f"unknown function '{name}()'{did_you_mean(name, known)}"
 
     def _error(self, scalar: YScalar, offset: int, path: str, message: str) -> None:

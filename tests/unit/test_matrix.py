@@ -166,7 +166,8 @@ jobs:
       INDEX: ${{ strategy.job-index }}/${{ strategy.job-total }}
       LATER: ${{ github.sha }}-${{ matrix.os }}
     steps:
-      - run: echo ${{ matrix.os }} ${{ steps.a.outputs.b }}
+      - id: a
+        run: echo ${{ matrix.os }} ${{ steps.a.outputs.b }}
         continue-on-error: ${{ matrix.os == 'debian' }}
   after:
     needs: test

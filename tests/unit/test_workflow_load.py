@@ -162,7 +162,9 @@ def test_timeout_from_matrix() -> None:
     assert [job.timeout_minutes for job in load(text).jobs] == [5.0, 10.0]
     bad = text.replace("[5, 10]", "[soon]")
     (error,) = validate(bad)
-    assert error.path == "jobs.a" and "`timeout-minutes` is 'soon', not a number" in error.message
+    assert error.path == "jobs.a.timeout-minutes", error
+    assert (error.line, error.column) == (4, 22)
+    assert error.message == "a (soon): `timeout-minutes` is 'soon', not a number"
 
 
 BUILD_WORKFLOW = """

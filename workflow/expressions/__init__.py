@@ -66,7 +66,7 @@ Functions = Mapping[str, Callable[..., Any]]
 """Caller-supplied functions by lowercase name; called with the evaluated arguments."""
 
 BUILTIN_FUNCTIONS = frozenset(BUILTIN_ARITY)
-"""contains, startswith, endswith, format, join, tojson, fromjson (lowercase)."""
+"""case, contains, startswith, endswith, format, join, tojson, fromjson (lowercase)."""
 
 
 def parse(

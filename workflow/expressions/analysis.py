@@ -25,7 +25,8 @@ from workflow.expressions.coercion import format_number
 from workflow.expressions.lexer import is_identifier
 
 
-def _children(node: Node) -> tuple[Node, ...]:
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct sub-expressions of ``node``."""
     if isinstance(node, Property | Star):
         return (node.obj,)
     if isinstance(node, Index):
@@ -45,7 +46,7 @@ def walk(node: Node) -> Iterator[Node]:
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(reversed(_children(current)))
+        stack.extend(reversed(children(current)))
 
 
 def named_values(node: Node) -> set[str]:
@@ -86,12 +87,12 @@ def unparse(node: Node) -> str:
     stack: list[tuple[Node, bool]] = [(node, False)]
     while stack:
         current, visited = stack.pop()
-        children = _children(current)
-        if not visited and children:
+        kids = children(current)
+        if not visited and kids:
             stack.append((current, True))
-            stack.extend((child, False) for child in reversed(children))
+            stack.extend((child, False) for child in reversed(kids))
             continue
-        parts = [out.pop() for _ in children][::-1] if children else []
+        parts = [out.pop() for _ in kids][::-1] if kids else []
         out.append(_render(current, parts))
     return out[0][0]
 

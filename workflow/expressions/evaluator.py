@@ -178,6 +178,8 @@ class Evaluator:
         return value
 
     def eval_call(self, node: Call) -> Any:
+        if node.name == "case":
+            return self.eval_case(node)
         mark = self.budget.used
         args = [self.eval(arg) for arg in node.args]
         self.column = node.column
@@ -200,3 +202,19 @@ class Evaluator:
         # The arguments are dropped now; only what the function built stays alive.
         self.budget.release_to(mark + self.budget.used - before)
         return result
+
+    def eval_case(self, node: Call) -> Any:
+        """``case(pred1, val1, …, default)``: lazy like GitHub's runner, so only the
+        predicates up to the first true one and the chosen value are evaluated."""
+        args = node.args
+        for i in range(0, len(args) - 1, 2):
+            predicate = self.eval(args[i])
+            if not isinstance(predicate, bool):
+                self.column = args[i].column
+                raise self.error(
+                    "case predicate must evaluate to a boolean value, "
+                    f"got {kind_of(plain(predicate)).value.lower()}"
+                )
+            if predicate:
+                return self.eval(args[i + 1])
+        return self.eval(args[-1])

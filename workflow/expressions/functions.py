@@ -22,6 +22,7 @@ STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
 
 # name -> (min, max) arguments
 BUILTIN_ARITY: dict[str, tuple[int, int]] = {
+    "case": (3, 255),
     "contains": (2, 2),
     "startswith": (2, 2),
     "endswith": (2, 2),

@@ -210,6 +210,13 @@ class _Parser:
                 f"Too many parameters supplied: '{ident.text}' takes at most {high}, got {count}",
                 ident.column,
             )
+        if name == "case" and count % 2 == 0:
+            # Pairs of predicate and value, then the default: GitHub refuses this parse.
+            raise self.error(
+                "Even number of parameters supplied, requires an odd number of parameters: "
+                f"'{ident.text}' takes pairs of predicate and value, then a default, got {count}",
+                ident.column,
+            )
 
     def primary(self) -> tuple[Node, bool]:
         token = self.peek()
