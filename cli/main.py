@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
+# Before anything else: a Ctrl-C before main() can catch it (the imports below, ~0.1 s
+# with the commands') or after main() returned (the interpreter's teardown) ends the
+# program the way SIGINT does by default: silently, exit status 130 in the shell, never
+# a KeyboardInterrupt traceback. main() turns Ctrl-C into an exception only while it
+# runs, where it is caught. `_signal` is loaded with the interpreter; `signal` would be
+# one more import during which Ctrl-C still raises.
+import _signal  # type: ignore[import-not-found]
 
-from cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, quiet_broken_pipe
+_signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+
+import importlib  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+EXIT_USAGE = 2  # as cli.errors has them; that module is imported on use (it is not light)
+EXIT_INTERRUPTED = 130
 
 USAGE = """usage: conveyor <command> [options]
 
@@ -32,8 +44,8 @@ client commands (CONVEYOR_ADDR, CONVEYOR_TOKEN; each takes --addr, --token, --js
   whoami
 
 Exit codes: 0 success, 1 failure (refused, not found, build failed, no server),
-2 bad input (usage, invalid workflow), 130 interrupted. With --json, errors are JSON
-on stdout too: {"error": {"code", "message", "details"}}.
+2 bad input (usage, invalid workflow), 130 interrupted, 141 output closed early (`| head`).
+With --json, errors are JSON on stdout too: {"error": {"code", "message", "details"}}.
 Run `conveyor <command> --help` for a command's options.
 """
 
@@ -59,6 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
         try:
+            # Inside the try: a Ctrl-C from the moment it raises is caught below.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            return _main(args)
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+    except KeyboardInterrupt:  # one that came as the handler was being switched back
+        return EXIT_INTERRUPTED
+
+
+def _main(args: list[str]) -> int:
+    try:
+        try:
             code = _dispatch(args)
         except SystemExit as exc:  # argparse: --help, usage errors
             if exc.code is not None and not isinstance(exc.code, int):
@@ -67,10 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a reader gone (`| head`) shows here, not at exit
         return code
     except BrokenPipeError:
+        from cli.errors import quiet_broken_pipe
+
         return quiet_broken_pipe()
     except KeyboardInterrupt:
         # Commands that own something to clean up catch Ctrl-C themselves; this is the
-        # net for the rest (e.g. during start-up): no traceback.
+        # net for the rest (e.g. during their imports): no traceback.
         print(file=sys.stderr)
         return EXIT_INTERRUPTED
 
