@@ -26,6 +26,7 @@ from cli.client_common import (
     table,
     to_json,
 )
+from cli.errors import quiet_broken_pipe
 from cli.follow import BuildFollower
 from cli.view import BUILD_STATUS, TableStyle, build_status, job_table, prefix, shown_text
 from conveyor.v1 import common_pb2, pipeline_pb2
@@ -48,13 +49,16 @@ def _follow(client: Client, build: common_pb2.Build, as_json: bool) -> int:
     follower = BuildFollower(client.pipelines, build, out=out,
                              live=out.isatty() and not as_json)
     try:
-        follower.run()
+        # The output's reader gone (`| head`) ends the following at once.
+        follower.run(follower.reader_gone.is_set)
     except KeyboardInterrupt:
         # Unlike `conveyor run`, the build belongs to the server: leaving it is not
         # cancelling it. Say so, and how.
         print(f"\nstopped following; build {build.id} goes on "
               f"(`conveyor cancel {build.id}` cancels it)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if follower.reader_gone.is_set():
+        return quiet_broken_pipe()  # the build goes on, as after Ctrl-C
     final = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build.id)).build
     for error in follower.errors:
         print(f"conveyor: {error}", file=sys.stderr)

@@ -98,6 +98,23 @@ class PlainDisplay:
         self.out.flush()
 
 
+class _Unseen:
+    """The display once stdout's reader has gone (`| head`): following goes on, shown to
+    no one, until the command stops it (see ``BuildFollower.reader_gone``)."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def build_changed(self, build: common_pb2.Build) -> None:
+        pass
+
+    def log_lines(self, lines: list[tuple[str, str]], width: int) -> None:
+        pass
+
+
 class _LiveView:
     """The renderable rich's Live asks for at every refresh: sized at render time."""
 
@@ -205,6 +222,9 @@ class BuildFollower:
         self.display: _Display = (LiveDisplay(out, lambda: self.build) if live
                                   else PlainDisplay(out))
         self.errors: list[str] = []
+        # Set when writing found the output's reader gone: the command decides what that
+        # means (`run` cancels its build, `trigger --follow` leaves it) and exits 141.
+        self.reader_gone = threading.Event()
         self._threads = [
             threading.Thread(target=self._watch, name="follow-watch", daemon=True),
             threading.Thread(target=self._logs, name="follow-logs", daemon=True),
@@ -225,7 +245,7 @@ class BuildFollower:
                     break
         finally:
             self.close()
-            self.display.stop()
+            self._show(self.display.stop)
         return self.build
 
     def close(self) -> None:
@@ -234,6 +254,16 @@ class BuildFollower:
         for t in self._threads:
             if t.is_alive() and t is not threading.current_thread():
                 t.join(2)
+
+    def _show(self, show: Callable[[], None]) -> None:
+        """Call the display; a reader gone ends the showing, not the thread: a thread
+        dying of it would print a traceback, and its stream would stop while the other
+        went on."""
+        try:
+            show()
+        except BrokenPipeError:
+            self.display = _Unseen()
+            self.reader_gone.set()
 
     # -- streams -----------------------------------------------------------------------
     def _watch(self) -> None:
@@ -244,7 +274,7 @@ class BuildFollower:
                 with self._lock:
                     self.build = message.build
                     self._keys.update(job.key for job in message.build.jobs)
-                    self.display.build_changed(self.build)
+                    self._show(functools.partial(self.display.build_changed, self.build))
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 self.errors.append(f"watch: {exc.details()}")
@@ -259,9 +289,10 @@ class BuildFollower:
                     continue
                 with self._lock:
                     self._keys.update(line.job_key for line in message.lines)
-                    self.display.log_lines([(line.job_key, shown_text(line))
-                                            for line in message.lines],
-                                           prefix_width(self._keys))
+                    self._show(functools.partial(
+                        self.display.log_lines,
+                        [(line.job_key, shown_text(line)) for line in message.lines],
+                        prefix_width(self._keys)))
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 self.errors.append(f"logs: {exc.details()}")

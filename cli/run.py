@@ -3,9 +3,13 @@
 Starts a private all-in-one server (a temporary SQLite database, the in-memory queue,
 the local process backend; none of the server's CONVEYOR_* variables apply), registers
 the file as a pipeline, triggers it through the real gRPC StartPipelineBuild, and
-follows it with WatchBuild and StreamBuildLogs. Exit code: 0 SUCCEEDED, 1 FAILED /
-CANCELLED / ERROR, 2 invalid workflow or usage, 130 interrupted before the build
-existed (Ctrl-C once a build runs cancels it; twice quits at once).
+follows it with WatchBuild and StreamBuildLogs.
+
+Exit code: 0 SUCCEEDED, 1 FAILED / CANCELLED / ERROR, 2 invalid workflow or usage, 130
+interrupted before the build existed (Ctrl-C once a build runs cancels it; twice quits
+at once), 141 when the output's reader went away (`| head -3`): as with Ctrl-C, nobody
+follows the build any more, so it is cancelled, and quietly waited for until its jobs
+have stopped.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ NOTE = "the local backend runs jobs on this host"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="conveyor run", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="conveyor run", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n")[2].strip())
     p.add_argument("file", help="workflow file (GitHub Actions syntax)")
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                    help="a workflow_dispatch input (repeatable)")
@@ -245,6 +250,7 @@ def _follow(client: Client, build: common_pb2.Build, text: str, inputs: dict[str
             args: argparse.Namespace, interrupts: _Interrupts) -> int:
     import grpc
 
+    from cli.errors import quiet_broken_pipe
     from cli.follow import BuildFollower
     from cli.view import BUILD_STATUS, plain_build_line
     from conveyor.v1 import pipeline_pb2
@@ -253,8 +259,24 @@ def _follow(client: Client, build: common_pb2.Build, text: str, inputs: dict[str
     live = out.isatty() and not args.json
     follower = BuildFollower(client.pipelines, build, out=out, live=live,
                              keys=_plan_keys(text, inputs))
+    reader_gone_seen = False
+
+    def cancel() -> None:
+        try:
+            client.pipelines.CancelBuild(
+                pipeline_pb2.CancelBuildRequest(build_id=build.id), timeout=10)
+        except grpc.RpcError as exc:
+            print(f"conveyor run: cancel: {exc.details()}", file=sys.stderr)
 
     def tick() -> bool:
+        nonlocal reader_gone_seen
+        if follower.reader_gone.is_set() and not reader_gone_seen:
+            # Like Ctrl-C: nobody reads the build any more (`| head` has its lines), so
+            # it is cancelled, and followed (unseen) until its jobs have stopped. From
+            # here on nothing is shown, stderr included, as `git log | head` shows none.
+            reader_gone_seen = True
+            quiet_broken_pipe()
+            cancel()
         if interrupts.count > interrupts.acted:
             interrupts.acted = interrupts.count
             if interrupts.count >= 2:
@@ -262,16 +284,14 @@ def _follow(client: Client, build: common_pb2.Build, text: str, inputs: dict[str
                 return True
             print("conveyor run: cancelling the build (Ctrl-C again to quit at once)…",
                   file=sys.stderr)
-            try:
-                client.pipelines.CancelBuild(
-                    pipeline_pb2.CancelBuildRequest(build_id=build.id), timeout=10)
-            except grpc.RpcError as exc:
-                print(f"conveyor run: cancel: {exc.details()}", file=sys.stderr)
+            cancel()
         return False
 
     follower.run(tick)
     if interrupts.count >= 2:
         return EXIT_INTERRUPTED
+    if follower.reader_gone.is_set():
+        return quiet_broken_pipe()
     final = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build.id)).build
     for error in follower.errors:
         print(f"conveyor run: {error}", file=sys.stderr)
