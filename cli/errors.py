@@ -131,14 +131,29 @@ class Parser(argparse.ArgumentParser):
         argv = list(sys.argv[1:] if args is None else args)
         options = argv[: argv.index("--")] if "--" in argv else argv
         Parser._argv_has_json = "--json" in options
-        return super().parse_args(argv, namespace)
+        parsed, extras = self.parse_known_args(argv, namespace)
+        if extras:
+            # argparse leaves them to the top parser; the sub-command they were given to
+            # says so (`conveyor token list: unrecognized…`), with its usage and --json.
+            _chosen(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
     def error(self, message: str) -> NoReturn:
-        takes_json = any("--json" in action.option_strings for action in self._actions)
         self.print_usage(sys.stderr)
-        report(self.prog, CliError(message),
-               as_json=takes_json and Parser._argv_has_json)
+        takes_json = any("--json" in action.option_strings for action in self._actions)
+        report(self.prog, CliError(message), as_json=takes_json and Parser._argv_has_json)
         sys.exit(EXIT_USAGE)
+
+
+def _chosen(parser: argparse.ArgumentParser,
+            parsed: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost sub-command parser the command line chose (``parser`` if none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices.get(getattr(parsed, action.dest or "", None) or "")
+            if sub is not None:
+                return _chosen(sub, parsed)
+    return parser
 
 
 def quiet_broken_pipe() -> int:

@@ -20,7 +20,6 @@ from google.protobuf import timestamp_pb2
 from cli.client_common import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     Parser,
     add_common,
     parse_duration,
@@ -29,8 +28,11 @@ from cli.client_common import (
     table,
     to_json,
 )
+from cli.errors import CliError, report
 from conveyor.v1 import identity_pb2
 from rpc.client import Client
+
+BOOTSTRAP = "conveyor admin bootstrap"
 
 
 def _when(ts: timestamp_pb2.Timestamp, has: bool) -> str:
@@ -163,9 +165,10 @@ def whoami_main(argv: list[str]) -> int:
 
 
 def admin_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
-        prog="conveyor admin", description="Instance administration, straight on the database.")
-    sub = p.add_subparsers(dest="action", required=True)
+    p = Parser(prog="conveyor admin",
+               description="Instance administration, straight on the database.")
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION",
+                           help="one of these; `ACTION --help` shows its options")
     boot = sub.add_parser(
         "bootstrap", help="create the first instance admin and print a token",
         description="Create the first instance admin and print its token on stdout, alone "
@@ -187,24 +190,24 @@ def admin_main(argv: list[str]) -> int:
     from runtime import Config, ConfigError, StartFailed, open_store
     from store.db import transaction
 
-    def fail(code: str, message: str, exit_code: int) -> int:
-        print(f"conveyor admin: {message}", file=sys.stderr)
-        if args.json:
-            try:
-                _deliver(json.dumps({"error": {"code": code, "message": message}}))
-            except OSError:
-                _silence_stdout()
-        return exit_code
+    def fail(code: str, message: str) -> int:
+        error = CliError(message, code=code)
+        try:
+            report(BOOTSTRAP, error, as_json=args.json)
+            sys.stdout.flush()  # a reader gone shows here, where it is handled
+        except OSError:
+            _silence_stdout()  # the error was said on stderr
+        return error.exit_code
 
     if not USER_NAME.fullmatch(args.name):
-        return fail("INVALID_ARGUMENT", f"{args.name!r} is not a valid user name", EXIT_USAGE)
+        return fail("INVALID_ARGUMENT", f"--name: {args.name!r} is not a valid user name")
     try:
         config = Config.from_env(database_url=args.database_url)
         open_store(config)  # SQLite migrates itself, as under `serve`
     except ConfigError as exc:
-        return fail("INVALID_ARGUMENT", str(exc), EXIT_USAGE)
+        return fail("INVALID_ARGUMENT", str(exc))
     except StartFailed as exc:
-        return fail("FAILED_PRECONDITION", str(exc), EXIT_FAILED)
+        return fail("FAILED_PRECONDITION", str(exc))
     secret = tokens.new_token()
     delivered = False
     try:
@@ -220,13 +223,13 @@ def admin_main(argv: list[str]) -> int:
                 _deliver(secret)
             delivered = True
     except store.InvalidState as exc:
-        return fail("FAILED_PRECONDITION", str(exc), EXIT_FAILED)
+        return fail("FAILED_PRECONDITION", str(exc))
     except (store.StoreError, peewee.PeeweeException) as exc:
         void = ": the token printed is void" if delivered else ""
-        return fail("UNAVAILABLE", f"{exc}{void}", EXIT_FAILED)
+        return fail("UNAVAILABLE", f"{exc}{void}")
     except OSError as exc:
         _silence_stdout()
-        print(f"conveyor admin: the token could not be written to stdout "
+        print(f"{BOOTSTRAP}: the token could not be written to stdout "
               f"({exc.strerror or exc}): no admin was created", file=sys.stderr)
         return EXIT_FAILED
     finally:

@@ -29,17 +29,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cli.errors import EXIT_INTERRUPTED, CliError, Parser, report, workflow_failure
+
 if TYPE_CHECKING:
     from conveyor.v1 import common_pb2
     from rpc.client import Client
     from runtime import Runtime
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+PROG = "conveyor run"
 NOTE = "the local backend runs jobs on this host"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="conveyor run", description=__doc__.split("\n\n")[0],
+    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n")[2].strip())
     p.add_argument("file", help="workflow file (GitHub Actions syntax)")
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
@@ -67,8 +69,13 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
     try:
-        return _main(argv)
+        return _main(args)
+    except CliError as exc:
+        # Like every command: one line each on stderr, then the summary; with --json
+        # also {"error": ...} on stdout (in place of the result).
+        return report(PROG, exc, as_json=args.json)
     except KeyboardInterrupt:  # while reading the file, importing, checking the store
         return _interrupted()
 
@@ -78,26 +85,23 @@ def _interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
-def _main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+def _main(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"conveyor run: cannot read {path}: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
     import workflow
 
     errors = workflow.validate(text)
     if errors:
-        for error in errors:
-            print(error.format(str(path)), file=sys.stderr)
-        return 2
+        raise workflow_failure(errors, str(path))
     try:
         inputs = parse_inputs(args.input)
     except ValueError as exc:
-        print(f"conveyor run: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc)) from None
     for note in ignored_settings(text):
         print(note, file=sys.stderr)
     sys.stderr.flush()
@@ -111,16 +115,14 @@ def _main(argv: list[str]) -> int:
         try:
             run_store.check_own_store(args.database_url)
         except run_store.SharedStore as exc:
-            print(f"conveyor run: --database-url: {exc}", file=sys.stderr)
-            return 2
+            raise CliError(f"--database-url: {exc}") from None
     tmp = Path(tempfile.mkdtemp(prefix="conveyor-run-"))
     runtime: Runtime | None = None
     try:
         try:
             config = run_store.run_config(tmp, args.database_url)
         except ConfigError as exc:
-            print(f"conveyor run: {exc}", file=sys.stderr)
-            return 2
+            raise CliError(str(exc)) from None
         # From here on Ctrl-C never raises: an exception in the middle of starting the
         # server could leave actors running that nobody stops (and the process would
         # not exit). Start-up is short; a Ctrl-C during it aborts the run right after.
@@ -201,6 +203,7 @@ def _run(runtime: Runtime, path: Path, text: str, inputs: dict[str, str],
     import grpc
 
     from cli import run_store
+    from cli.client_common import rpc_failure
     from conveyor.v1 import pipeline_pb2
     from rpc.client import connect
 
@@ -209,27 +212,26 @@ def _run(runtime: Runtime, path: Path, text: str, inputs: dict[str, str],
     with connect(runtime.address, run_store.issue_token()) as client:
         name = _pipeline_name(path)
         try:
-            client.pipelines.CreatePipeline(
-                pipeline_pb2.CreatePipelineRequest(name=name, workflow_yaml=text))
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
-                raise
-            # Only in a --database-url store, and only a pipeline an earlier run made
-            # (`local` is no instance admin: it may update no other).
-            client.pipelines.UpdatePipeline(
-                pipeline_pb2.UpdatePipelineRequest(name=name, workflow_yaml=text))
-        if interrupts.count:  # no build yet: none is started
-            return _interrupted()
-        try:
+            try:
+                client.pipelines.CreatePipeline(
+                    pipeline_pb2.CreatePipelineRequest(name=name, workflow_yaml=text))
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                    raise
+                # Only in a --database-url store, and only a pipeline an earlier run made
+                # (`local` is no instance admin: it may update no other).
+                client.pipelines.UpdatePipeline(
+                    pipeline_pb2.UpdatePipelineRequest(name=name, workflow_yaml=text))
+            if interrupts.count:  # no build yet: none is started
+                return _interrupted()
             response = client.pipelines.StartPipelineBuild(pipeline_pb2.StartPipelineBuildRequest(
                 pipeline=name, ref=args.ref, sha=args.sha, inputs=inputs))
+            # A Ctrl-C from here on cancels the build (at the follower's first tick).
+            return _follow(client, response.build, text, inputs, args, interrupts)
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                print(f"conveyor run: {exc.details()}", file=sys.stderr)
-                return 2
-            raise
-        # A Ctrl-C from here on cancels the build (at the follower's first tick).
-        return _follow(client, response.build, text, inputs, args, interrupts)
+            # The private server refused (a bad --input: INVALID_ARGUMENT, exit 2), in
+            # the words and format a server's refusal has in every command.
+            raise rpc_failure(exc, runtime.address, file=str(path)) from None
 
 
 class _Interrupts:

@@ -100,10 +100,10 @@ def db_main(argv: list[str]) -> int:
         config = Config.from_env(database_url=args.database_url)
         applied = open_store(config, migrate=True)
     except ConfigError as exc:
-        print(f"conveyor db: {exc}", file=sys.stderr)
+        print(f"conveyor db {args.action}: {exc}", file=sys.stderr)
         return 2
     except (StartFailed, StartCancelled) as exc:
-        print(f"conveyor db: {exc}", file=sys.stderr)
+        print(f"conveyor db {args.action}: {exc}", file=sys.stderr)
         return 1
     store.close_database()
     print(f"applied migrations: {applied}" if applied else "database is up to date")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import build_cmd, console, identity_cmd, pipeline_cmd, validate
+from cli import build_cmd, console, errors, identity_cmd, pipeline_cmd, validate
+from cli import run as run_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,6 +88,7 @@ def test_no_server_under_json_is_a_json_error_on_stdout(call: tuple[str, ...],
     ("validate", "{missing}"),
     ("pipeline", "create", "web", "-f", "{missing}"),
     ("pipeline", "update", "web", "-f", "{missing}"),
+    ("run", "{missing}"),
 ], ids=lambda c: " ".join(c[:2]))
 def test_a_missing_file_is_one_line(call: tuple[str, ...], tmp_path: Path,
                                     dead_addr: str) -> None:
@@ -111,6 +113,10 @@ def test_a_missing_file_is_one_line(call: tuple[str, ...], tmp_path: Path,
     (("token", "create", "--ttl", "soon"), "'soon' is not a duration: use e.g. 3600, 90m, "
                                            "12h or 30d"),
     (("validate",), "the following arguments are required: file"),
+    (("run",), "the following arguments are required: file"),
+    (("run", "examples/hello.yaml", "--input", "who"), "--input 'who': expected NAME=VALUE"),
+    (("token", "list", "--bogus"), "unrecognized arguments: --bogus"),
+    (("pipeline", "show", "web", "extra"), "unrecognized arguments: extra"),
 ], ids=lambda a: " ".join(a) if isinstance(a, tuple) else "")
 def test_usage_errors_are_json_under_json(argv: tuple[str, ...], message: str,
                                           dead_addr: str) -> None:
@@ -119,6 +125,17 @@ def test_usage_errors_are_json_under_json(argv: tuple[str, ...], message: str,
     assert json.loads(done.stdout) == {
         "error": {"code": "INVALID_ARGUMENT", "message": message, "details": []}}
     assert done.stderr.splitlines()[-1].endswith(f": {message}")
+
+
+@pytest.mark.parametrize("argv", [("token", "list", "--bogus"), ("pipeline", "list", "x"),
+                                  ("admin", "bootstrap", "--bogus")], ids=" ".join)
+def test_a_stray_argument_is_named_by_the_sub_command(argv: tuple[str, ...]) -> None:
+    # As argparse names every other usage error of a sub-command: by its usage line.
+    done = conveyor(*argv)
+    assert done.returncode == 2 and done.stdout == ""
+    usage, error = done.stderr.splitlines()[0], done.stderr.splitlines()[-1]
+    prog = f"conveyor {argv[0]} {argv[1]}"
+    assert usage.startswith(f"usage: {prog} ") and error.startswith(f"{prog}: unrecognized")
 
 
 def test_no_arguments_is_a_usage_error_and_help_is_not() -> None:
@@ -152,6 +169,7 @@ def _parser_of(main: Callable[[list[str]], int], monkeypatch: pytest.MonkeyPatch
         raise _Parsed(self)
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    monkeypatch.setattr(errors.Parser, "parse_args", capture)
     with pytest.raises(_Parsed) as parsed:
         main([])
     return parsed.value.parser
@@ -178,6 +196,7 @@ MAINS: dict[str, Callable[[list[str]], int]] = {
     "cancel": build_cmd.cancel_main, "retry": build_cmd.retry_main,
     "token": identity_cmd.token_main, "user": identity_cmd.user_main,
     "whoami": identity_cmd.whoami_main, "validate": validate.main, "console": console.main,
+    "admin": identity_cmd.admin_main, "run": run_cmd.main,
 }
 
 

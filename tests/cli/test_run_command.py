@@ -80,6 +80,30 @@ def test_invalid_workflow_exits_2_with_positions(tmp_path: Path) -> None:
     assert f"{broken}:3:" in proc.stderr and "did you mean 'build'" in proc.stderr
 
 
+def test_an_invalid_workflow_is_reported_like_validate_does(tmp_path: Path) -> None:
+    broken = tmp_path / "needs.yaml"
+    broken.write_text("jobs:\n  a:\n    needs: [nope, zip]\n    steps: [{run: x}]\n")
+    plain = conveyor("run", str(broken))
+    assert plain.returncode == 2 and plain.stdout == ""
+    checked = conveyor("validate", str(broken))
+    assert plain.stderr.replace("conveyor run:", "conveyor validate:") == checked.stderr
+    assert plain.stderr.splitlines()[-1] == f"conveyor run: 2 errors in {broken}"
+    as_json = conveyor("run", str(broken), "--json")
+    assert as_json.returncode == 2
+    error = json.loads(as_json.stdout)["error"]
+    assert error["code"] == "INVALID_ARGUMENT" and error["message"] == f"2 errors in {broken}"
+    assert [(d["line"], d["path"]) for d in error["details"]] == [
+        (3, "jobs.a.needs[0]"), (3, "jobs.a.needs[1]")]
+
+
+def test_an_input_the_server_refuses_is_a_json_error_under_json() -> None:
+    proc = conveyor("run", "examples/inputs.yaml", "--input", "bogus=1", "--json")
+    assert proc.returncode == 2, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["code"] == "INVALID_ARGUMENT" and "unknown input 'bogus'" in error["message"]
+    assert proc.stderr.splitlines()[-1].startswith("conveyor run: inputs.bogus: ")
+
+
 def test_missing_file_exits_2() -> None:
     proc = conveyor("run", "no/such/file.yaml")
     assert proc.returncode == 2 and "cannot read" in proc.stderr

@@ -110,7 +110,7 @@ def test_a_database_that_does_not_exist_fails_at_start_in_one_line(
         done = cli(env, *command, timeout=30)
         assert done.returncode == 1 and "serving" not in done.stdout, done
         line = _one_line(done.stderr)
-        assert line.startswith(f"conveyor {command[0]}: cannot use the database ")
+        assert line.startswith(f"conveyor {' '.join(command)}: cannot use the database ")
         assert f'database "{name}" does not exist' in line
 
 

@@ -4,6 +4,7 @@ configuration; `admin bootstrap` never creates an admin whose token was not deli
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def test_bad_configuration_is_one_line_and_exit_2(
     done = cli(env, *command)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert lines[0].startswith(f"conveyor {command[0]}: ") and named in lines[0], lines
+    assert lines[0].startswith(f"conveyor {' '.join(command)}: ") and named in lines[0], lines
     assert "secret" not in done.stderr
     assert not (tmp_path / "x.db").exists()
 
@@ -76,8 +77,28 @@ def test_bootstrap_into_a_closed_pipe_creates_no_admin(tmp_path: Path) -> None:
         os.close(write)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr
-    assert "no admin was created" in lines[0]
+    assert lines[0].startswith("conveyor admin bootstrap: ") and "no admin was created" in lines[0]
     assert _admins(url) == []
+
+
+@pytest.mark.parametrize(("argv", "code", "exit_code", "message"), [
+    (("--name", "no spaces"), "INVALID_ARGUMENT", 2,
+     "--name: 'no spaces' is not a valid user name"),
+    ((), "FAILED_PRECONDITION", 1,
+     "an instance admin exists already; use their token, or --force to add 'admin' as "
+     "another admin"),
+    (("--bogus",), "INVALID_ARGUMENT", 2, "unrecognized arguments: --bogus"),
+], ids=["name", "exists", "usage"])
+def test_bootstrap_errors_are_named_and_json_like_every_command(
+        argv: tuple[str, ...], code: str, exit_code: int, message: str,
+        tmp_path: Path) -> None:
+    env = env_for(tmp_path, f"sqlite:///{tmp_path / 'c.db'}")
+    assert cli(env, "admin", "bootstrap").returncode == 0  # an admin exists
+    done = cli(env, "admin", "bootstrap", *argv, "--json")
+    assert done.returncode == exit_code, done.stderr
+    assert json.loads(done.stdout) == {
+        "error": {"code": code, "message": message, "details": []}}
+    assert done.stderr.splitlines()[-1] == f"conveyor admin bootstrap: {message}"
 
 
 @pytest.mark.postgres
