@@ -3,7 +3,8 @@
 It asks the standard gRPC health service (no token needed), so it works before anyone
 has a token and from a Kubernetes exec probe alike. With `--wait S` it keeps asking
 until the server answers SERVING or S seconds pass — what a script needs after starting
-`conveyor serve &`.
+`conveyor serve &`. A gRPC server that is not Conveyor's (another program has the port,
+and the `serve &` failed) is told apart at once: exit 1, saying so.
 """
 
 from __future__ import annotations
@@ -32,15 +33,33 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _serving(address: str, timeout: float) -> bool:
+# Every role serves one of these (rpc/server.py registers each with the health service).
+CONVEYOR_SERVICES = ("conveyor.v1.PipelineService", "conveyor.v1.ExecutorService")
+SERVING, DOWN, FOREIGN = "serving", "down", "foreign"
+
+
+def _state(address: str, timeout: float) -> str:
+    """SERVING; DOWN (nothing answers yet, or not serving); FOREIGN: a gRPC server that
+    is no Conveyor server answers (the port is another program's)."""
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout,
                                wait_for_ready=True)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+        except grpc.RpcError as exc:
+            return FOREIGN if exc.code() == grpc.StatusCode.UNIMPLEMENTED else DOWN
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            return DOWN
+        for service in CONVEYOR_SERVICES:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service),
+                                   timeout=timeout)
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.NOT_FOUND:
+                    continue  # not this role's service
+                return DOWN
+            return SERVING if reply.status == health_pb2.HealthCheckResponse.SERVING else DOWN
+        return FOREIGN
 
 
 def main(argv: list[str]) -> int:
@@ -52,9 +71,17 @@ def main(argv: list[str]) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         # wait_for_ready lets one call ride out the server's start instead of a busy loop.
-        if _serving(address, timeout=max(0.5, min(5.0, deadline - time.monotonic()))):
+        state = _state(address, timeout=max(0.5, min(5.0, deadline - time.monotonic())))
+        if state == SERVING:
             print(f"{address}: serving")
             return EXIT_OK
+        if state == FOREIGN:
+            # Waiting longer would not help: a `conveyor serve` meant for this address
+            # could not listen on it (and said so).
+            print(f"conveyor ping: {address} answers, but it is no Conveyor server: another "
+                  "program has the port (choose others with CONVEYOR_LISTEN and "
+                  "CONVEYOR_ADDR)", file=sys.stderr)
+            return EXIT_FAILED
         if time.monotonic() >= deadline:
             print(f"conveyor ping: no server serving at {address} "
                   "(is `conveyor serve` running? is CONVEYOR_ADDR right?)", file=sys.stderr)

@@ -6,9 +6,17 @@ and the shutdown bound (CONVEYOR_DRAIN_S from SIGTERM to exit, in every phase).
 
 from __future__ import annotations
 
+import os
+
+# gRPC's C core prints its own errors to stderr, in its own format: a taken port was an
+# `E1203 … add_port.cc:83] Failed to add port…` line before our one clear line, and it
+# would break a --log-format json stream. What fails reaches us as an exception, which
+# the server reports; GRPC_VERBOSITY (read when grpc starts, so set before it is
+# imported) still turns the core's log on for whoever asks, as its messages suggest.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading

@@ -6,7 +6,15 @@ import os
 import socket
 import subprocess
 import sys
+from concurrent import futures
 from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from cli import ping
+from rpc.server import EXECUTOR_SERVICE, PIPELINE_SERVICE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,3 +58,34 @@ def test_ping_waits_for_a_server_that_starts_later(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(60)
+
+
+def _foreign_server(with_health: bool) -> tuple[grpc.Server, int]:
+    """Another program's gRPC server (on the port a README reader's server wanted)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    if with_health:
+        checker = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+        checker.set("", health_pb2.HealthCheckResponse.SERVING)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+@pytest.mark.parametrize("with_health", [True, False], ids=["health", "no-health"])
+def test_ping_tells_another_programs_grpc_server_from_conveyor(with_health: bool) -> None:
+    server, port = _foreign_server(with_health)
+    try:
+        # --wait does not keep it waiting: a Conveyor server cannot come to that port.
+        done = _ping("--addr", f"127.0.0.1:{port}", "--wait", "600")
+    finally:
+        server.stop(None).wait()
+    assert done.returncode == 1 and done.stdout == ""
+    line = done.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line, done.stderr
+    assert line.startswith(f"conveyor ping: 127.0.0.1:{port} answers, but it is no Conveyor "
+                           "server: another program has the port")
+
+
+def test_ping_asks_for_the_services_the_server_registers() -> None:
+    assert set(ping.CONVEYOR_SERVICES) == {PIPELINE_SERVICE, EXECUTOR_SERVICE}

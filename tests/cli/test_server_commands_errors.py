@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,20 @@ def test_serve_help_gives_the_role_and_its_default() -> None:
     text = " ".join(done.stdout.split())
     assert "CONVEYOR_ROLE; default: all" in text and "pipeline = the API only" in text
     assert "CONVEYOR_LISTEN; default: 127.0.0.1:50051" in text
+
+
+@pytest.mark.parametrize("variable", ["CONVEYOR_LISTEN", "CONVEYOR_METRICS_LISTEN"])
+def test_a_taken_port_is_one_line_naming_the_variable(variable: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:  # another program's port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        env = env_for(tmp_path, f"sqlite:///{tmp_path / 'c.db'}", **{variable: address})
+        env.pop("GRPC_VERBOSITY", None)
+        done = cli(env, "serve", "--log-level", "WARNING")
+    assert done.returncode == 1 and "serving" not in done.stdout
+    # Only Conveyor's line: not gRPC's own `E1203 … add_port.cc:83] Failed to add port`.
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("conveyor serve: ") and address in lines[0]
+    assert variable in lines[0]
