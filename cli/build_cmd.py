@@ -28,7 +28,15 @@ from cli.client_common import (
 )
 from cli.errors import quiet_broken_pipe
 from cli.follow import BuildFollower
-from cli.view import BUILD_STATUS, TableStyle, build_status, job_table, prefix, shown_text
+from cli.view import (
+    BUILD_STATUS,
+    TableStyle,
+    build_status,
+    job_table,
+    prefix,
+    prefix_width,
+    shown_text,
+)
 from conveyor.v1 import common_pb2, pipeline_pb2
 from rpc.client import Client
 
@@ -173,8 +181,17 @@ def logs_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     def body(client: Client) -> int:
+        build_id = _build_id(args.build)
+        prefixed = not args.json and not args.job
+        keys: set[str] = set()
+        if prefixed:
+            # Prefixes padded to the longest job key from the first line on, as `run` and
+            # `--follow` show them (the build's jobs so far; a later one may widen them).
+            build = client.pipelines.GetBuild(pipeline_pb2.GetBuildRequest(build_id=build_id))
+            keys.update(job.key for job in build.build.jobs)
+        width = prefix_width(keys)
         call = client.pipelines.StreamBuildLogs(pipeline_pb2.StreamBuildLogsRequest(
-            build_id=_build_id(args.build), job_key=args.job, from_line=args.from_line,
+            build_id=build_id, job_key=args.job, from_line=args.from_line,
             follow=args.follow))
         for message in call:
             for line in message.lines:
@@ -183,7 +200,10 @@ def logs_main(argv: list[str]) -> int:
                 elif args.job:  # one job's log as it was printed: pieces joined again
                     print(line.text, end="" if line.continued else "\n")
                 else:
-                    print(f"{prefix(line.job_key, 20)}{shown_text(line)}")
+                    if line.job_key not in keys:
+                        keys.add(line.job_key)
+                        width = prefix_width(keys)
+                    print(f"{prefix(line.job_key, width)}{shown_text(line)}")
             sys.stdout.flush()
         return EXIT_OK
 

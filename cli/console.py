@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 
 from cli.client_common import EXIT_OK, Parser, add_connection, run
 from conveyor.v1 import admin_pb2
 from rpc.client import Client
+
+STATE_WIDTH = 34
+_DETAILED = re.compile(r"(?P<state>.+?) \((?P<detail>.+)\)")
+
+
+def split_state(state: str) -> tuple[str, str]:
+    """An actor's state for the STATE column, and what goes above the table instead: a
+    detail in parentheses (the local backend's `running (isolation: bubblewrap sandbox
+    …)`), or the whole state when even its short form does not fit the column."""
+    found = _DETAILED.fullmatch(state)
+    short, detail = (found["state"], found["detail"]) if found else (state, "")
+    if len(short) > STATE_WIDTH:
+        return short[: STATE_WIDTH - 1] + "…", state
+    return short, detail
 
 
 def render(info: admin_pb2.GetRuntimeInfoResponse,
@@ -18,15 +33,23 @@ def render(info: admin_pb2.GetRuntimeInfoResponse,
         f"queue depth={info.queue_depth}",
         f"executor={info.executor_id or '-'}  db={info.database}  queue={info.queue}  "
         f"backend={info.backend}",
-        "",
-        f"{'KIND':<12} {'KEY':<34} {'STATE':<34} {'AGE':>7} {'MBOX':>5}  BUILD/JOB  COUNTERS",
     ]
+    rows = []
     for a in actors.actors:
+        state, detail = split_state(a.state)
+        if detail:
+            lines.append(f"{a.key}: {detail}")
         counters = " ".join(f"{k}={v}" for k, v in sorted(a.counters.items()))
         serves = f"{a.build_id or ''}{'/' + a.job_key if a.job_key else ''}" or "-"
-        lines.append(f"{a.kind:<12} {a.key[:34]:<34} {a.state[:34]:<34} "
-                     f"{a.age_seconds:>6.1f}s {a.mailbox:>5}  {serves:<9}  {counters}")
-    lines.append(f"({len(actors.actors)} live actors)")
+        rows.append(f"{a.kind:<12} {a.key[:34]:<34} {state:<{STATE_WIDTH}} "
+                    f"{a.age_seconds:>6.1f}s {a.mailbox:>5}  {serves:<9}  {counters}")
+    lines += [
+        "",
+        f"{'KIND':<12} {'KEY':<34} {'STATE':<{STATE_WIDTH}} {'AGE':>7} {'MBOX':>5}  "
+        "BUILD/JOB  COUNTERS",
+        *rows,
+        f"({len(actors.actors)} live actors)",
+    ]
     return lines
 
 

@@ -150,6 +150,16 @@ def test_no_arguments_is_a_usage_error_and_help_is_not() -> None:
     assert unknown.returncode == 2 and "unknown command 'frobnicate'" in unknown.stderr
 
 
+def test_usage_lists_every_exit_code_the_readme_promises() -> None:
+    usage = " ".join(conveyor("--help").stdout.split())
+    codes = usage[usage.index("Exit codes:"):]
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    promised = readme[readme.index("Exit codes: 0 success"):]
+    for code, meaning in (("130", "interrupted"), ("141", "output closed early")):
+        assert f"{code} {meaning}" in promised
+        assert f"{code} {meaning}" in codes, codes
+
+
 def test_help_says_which_commands_take_json() -> None:
     usage = conveyor("--help").stdout
     for command in ("console", "serve", "db migrate"):

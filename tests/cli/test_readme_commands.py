@@ -78,6 +78,9 @@ def test_readme_command_blocks_run_in_order_on_a_fresh_install(tmp_path: Path) -
     assert done.returncode == 0, (
         f"README commands failed (exit {done.returncode}):\n--- stderr\n{done.stderr[-6000:]}"
         f"\n--- stdout\n{done.stdout[-3000:]}")
+    # `conveyor token revoke 2   # bob's token` follows a listing that shows that token
+    # (the only table of tokens the README prints).
+    assert re.search(r"^2\s+cli\s+bob\s+active\s", done.stdout, re.M), done.stdout[-3000:]
 
 
 def _quote(text: str) -> str:

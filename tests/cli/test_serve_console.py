@@ -59,6 +59,9 @@ def test_console_once_lists_the_live_actors(server: tuple[subprocess.Popen[str],
     for kind in ("Supervisor", "QueueActor", "LogActor", "LocalActor"):
         assert kind in out.stdout
     assert "role=all" in out.stdout and "queue depth=" in out.stdout
+    # The local backend's isolation, whole, above the table (not cut in the STATE column).
+    header = out.stdout.split("\n\n")[0]
+    assert "\nbackend/local: isolation: " in header, out.stdout
 
 
 def test_build_over_grpc_then_sigterm_is_graceful(
@@ -76,3 +79,25 @@ def test_build_over_grpc_then_sigterm_is_graceful(
         assert last is not None and last.status == common_pb2.BUILD_STATUS_SUCCEEDED
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
+
+
+def test_logs_pad_prefixes_to_the_longest_job_key_like_run(
+        server: tuple[subprocess.Popen[str], str, str]) -> None:
+    _, address, token = server
+    with connect(address, token) as client:
+        client.pipelines.CreatePipeline(pipeline_pb2.CreatePipelineRequest(
+            name="keys", workflow_yaml="jobs:\n  a: {steps: [{run: 'echo one'}]}\n"
+                                       "  bbb: {needs: a, steps: [{run: 'echo two'}]}\n"),
+            timeout=10)
+        build = client.pipelines.StartPipelineBuild(
+            pipeline_pb2.StartPipelineBuildRequest(pipeline="keys"), timeout=10).build
+        for _ in client.pipelines.WatchBuild(
+                pipeline_pb2.WatchBuildRequest(build_id=build.id), timeout=60):
+            pass
+    logs = subprocess.run([sys.executable, "-m", "cli.main", "logs", str(build.id), "--addr",
+                           address], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "CONVEYOR_TOKEN": token})
+    assert logs.returncode == 0, logs.stderr
+    lines = logs.stdout.splitlines()
+    assert "a   | one" in lines and "bbb | two" in lines, logs.stdout
+    assert {line.index(" | ") for line in lines} == {3}, logs.stdout
