@@ -14,8 +14,9 @@ have stopped.
 
 from __future__ import annotations
 
-# Only light modules here: Ctrl-C during the heavy imports (grpc, the runtime) must land
-# inside main()'s handler, not in a traceback.
+# Only light modules (and cli.errors, which the first check needs) here: the heavy ones
+# (grpc, the runtime) are imported inside main(), whose Ctrl-C handler says
+# "interrupted".
 import argparse
 import contextlib
 import json
@@ -42,7 +43,7 @@ NOTE = "the local backend runs jobs on this host"
 
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n")[2].strip())
+               epilog=__doc__.split("\n\n")[2].strip())
     p.add_argument("file", help="workflow file (GitHub Actions syntax)")
     p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                    help="a workflow_dispatch input (repeatable)")
