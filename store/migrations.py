@@ -17,9 +17,10 @@ from typing import cast
 
 import peewee
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
+from playhouse.migrate import migrate as playhouse_migrate
 
 from store.db import database
-from store.models import ALL_MODELS, SchemaVersion
+from store.models import ALL_MODELS, BaseModel, Build, Pipeline, SchemaVersion, UtcDateTimeField
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,57 @@ Migration = Callable[[peewee.Database], None]
 _ADVISORY_LOCK_KEY = zlib.crc32(b"conveyor.schema-migrations")
 
 
+class _BuildV1(BaseModel):
+    """The builds table as v1 created it (v2 added ``republish_after``)."""
+
+    id = peewee.AutoField()
+    pipeline = peewee.ForeignKeyField(Pipeline, backref="+", on_delete="RESTRICT")
+    number = peewee.IntegerField()
+    status = peewee.CharField(max_length=16, index=True)
+    reason = peewee.TextField(default="")
+    ref = peewee.CharField(max_length=500, default="")
+    sha = peewee.CharField(max_length=64, default="")
+    inputs = peewee.TextField(default="{}")
+    request_id = peewee.CharField(max_length=200, null=True)
+    triggered_by = peewee.CharField(max_length=200, default="", index=True)
+    attempt = peewee.IntegerField(default=1)
+    owner = peewee.CharField(max_length=200, null=True)
+    lease_until = UtcDateTimeField(null=True)
+    published = peewee.BooleanField(default=False)
+    cancel_requested = peewee.BooleanField(default=False)
+    created_at = UtcDateTimeField()
+    started_at = UtcDateTimeField(null=True)
+    finished_at = UtcDateTimeField(null=True)
+
+    class Meta:
+        table_name = "builds"
+        indexes = (
+            (("pipeline", "number"), True),
+            (("pipeline", "request_id"), True),
+            (("status", "lease_until"), False),
+            (("status", "published", "created_at"), False),
+        )
+
+
 def _v1_initial_schema(db: peewee.Database) -> None:
-    db.create_tables([m for m in ALL_MODELS if m is not SchemaVersion])
+    frozen: dict[type[BaseModel], type[BaseModel]] = {Build: _BuildV1}
+    # One by one in ALL_MODELS' order (parents first): the frozen table stands outside
+    # the foreign-key graph that create_tables would sort by.
+    with db.bind_ctx(list(frozen.values()), bind_refs=False, bind_backrefs=False):
+        for model in ALL_MODELS:
+            if model is not SchemaVersion:
+                frozen.get(model, model).create_table()
+
+
+def _v2_outbox_claim(db: peewee.Database) -> None:
+    migrator = schema_migrator(db)
+    playhouse_migrate(migrator.add_column("builds", "republish_after",
+                                          UtcDateTimeField(null=True)))
 
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, tokens, pipelines, builds, snapshots, jobs, steps, log chunks", _v1_initial_schema),
+    (2, "builds.republish_after: one reconciler re-publishes a build", _v2_outbox_claim),
 )
 
 
