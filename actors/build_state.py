@@ -180,7 +180,12 @@ class BuildScheduler:
         return actions
 
     def job_finished(self, key: str, outcome: Outcome) -> list[Action]:
-        """Record a finished job; returns cancellations (fail-fast) then new decisions."""
+        """Record a finished job; returns cancellations (fail-fast) then new decisions.
+
+        Only a running job finishes: a repeated result is ignored (nothing to do).
+        """
+        if key not in self.running:
+            return []
         self.running.discard(key)
         self._decide(key, outcome)
         actions: list[Action] = []
