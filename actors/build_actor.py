@@ -18,6 +18,7 @@ import pykka
 import store
 import workflow
 from actors.base import ConveyorActor, tell_safely
+from actors.build_rows import job_rows
 from actors.build_state import (
     Action,
     BuildScheduler,
@@ -25,6 +26,7 @@ from actors.build_state import (
     FinishUnstarted,
     Outcome,
     StartJob,
+    continues_on_error,
 )
 from actors.contexts import BuildContext, job_if_contexts
 from actors.job_actor import JobActor, Prepare, Prepared, note_launch
@@ -47,7 +49,7 @@ from actors.warm_jobs import Warmed, WarmFailed, WarmJobs
 from broker.base import Delivery
 from observability import metrics
 from observability.timings import BuildTimings
-from store.records import BuildRecord, JobInit, JobRecord
+from store.records import BuildRecord, JobRecord
 from workflow.errors import WorkflowInvalid
 from workflow.model import JobSpec
 from workflow.states import BuildStatus, JobStatus
@@ -185,30 +187,10 @@ class BuildActor(ConveyorActor):
         self.scheduler = BuildScheduler(
             plan, lambda job, needs: job_if_contexts(context, job, needs)
         )
-        latest: dict[str, JobRecord] = {}
-        for row in store.list_jobs(self.build_id):
-            if row.key not in latest or row.attempt > latest[row.key].attempt:
-                latest[row.key] = row
-        missing = [job for job in plan.jobs if job.key not in latest]
-        for row in store.create_jobs(self.build_id, [_init(job, build.attempt) for job in missing]):
-            latest[row.key] = row
-        # A takeover after a crash keeps every job that already finished, and runs again
-        # (as a new attempt, with its own log) a job whose process died with its executor.
-        for job in plan.jobs:
-            row = latest[job.key]
-            if row.status.terminal:
-                self.scheduler.restore(row.key, Outcome(row.status, row.reason, dict(row.outputs)))
-            elif row.status == JobStatus.RUNNING and self.services.backend_adopts:
-                self.resuming.add(job.key)  # started again under the same name: adoption
-            elif row.status == JobStatus.RUNNING:
-                self.counters["jobs_retried"] += 1
-                metrics.job_finished(JobStatus.FAILED.value)  # metrics: the lost attempt
-                store.update_job(row.id, status=JobStatus.FAILED, reason=(
-                    f"its executor was lost (build taken over by {self.services.owner}); "
-                    f"retried as attempt {row.attempt + 1}"), finished=True)
-                (latest[job.key],) = store.create_jobs(
-                    self.build_id, [_init(job, row.attempt + 1)])
-        self.rows = latest
+        rows = job_rows(self.build_id, build.attempt, self.scheduler,
+                        owner=self.services.owner, adopts=self.services.backend_adopts)
+        self.rows, self.resuming = rows.latest, rows.resuming
+        self.counters["jobs_retried"] += rows.retried
 
     def _scheduler(self) -> BuildScheduler:
         assert self.scheduler is not None
@@ -340,7 +322,7 @@ class BuildActor(ConveyorActor):
         self.slots.release(self.key, message.key)
         job: JobSpec = scheduler.plan.job(message.key)
         status = JobStatus(message.status)
-        continue_on_error = status == JobStatus.FAILED and _continues(job, scheduler)
+        continue_on_error = status == JobStatus.FAILED and continues_on_error(job)
         outcome = Outcome(status, message.reason, message.outputs, continue_on_error)
         self.counters[f"jobs_{status.value.lower()}"] += 1
         self.timings.job_finished(message.key)  # metrics: dependents' release latency
@@ -436,21 +418,3 @@ class BuildActor(ConveyorActor):
         self.slots.release_owner(self.key)
         tell_safely(self.parent,
                     BuildFinished(self.build_id, BuildStatus.ERROR.value, reason, self.run))
-
-
-def _init(job: JobSpec, attempt: int) -> JobInit:
-    return JobInit(key=job.key, job_id=job.job_id, name=job.name, needs=job.needs,
-                   matrix=dict(job.matrix), attempt=attempt)
-
-
-def _continues(job: JobSpec, scheduler: BuildScheduler) -> bool:
-    """`continue-on-error` may be a bool or an expression (evaluated with the matrix)."""
-    value = job.continue_on_error
-    if isinstance(value, bool):
-        return value
-    from workflow.expressions import ExpressionError, evaluate, to_bool
-
-    try:
-        return to_bool(evaluate(value, {"matrix": dict(job.matrix), "inputs": {}, "github": {}}))
-    except ExpressionError:
-        return False

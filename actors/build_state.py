@@ -237,3 +237,16 @@ class BuildScheduler:
         if outcome.status == JobStatus.FAILED and outcome.continue_on_error:
             return "success"
         return _RESULT.get(outcome.status, "failure")
+
+
+def continues_on_error(job: JobSpec) -> bool:
+    """`continue-on-error` may be a bool or an expression (evaluated with the matrix)."""
+    value = job.continue_on_error
+    if isinstance(value, bool):
+        return value
+    from workflow.expressions import ExpressionError, evaluate, to_bool
+
+    try:
+        return to_bool(evaluate(value, {"matrix": dict(job.matrix), "inputs": {}, "github": {}}))
+    except ExpressionError:
+        return False
