@@ -5,11 +5,14 @@
 
 Each run starts one ``serve --role pipeline`` and two ``serve --role executor``
 processes (the end-to-end harness, ``tests/integration/cluster.py``) on a scratch
-database and scratch queues, removed afterwards. ``--builds`` builds of one job (ten
-log lines over ~0.6 s, then it appends its build id to a shared file) are submitted at
-once; the message of every ``--dup-every``-th build is published a second time straight
-after it (a duplicate that reaches an executor while the build waits or starts). As soon
-as executor a runs a job it is killed with SIGKILL. Prints, asserts nothing:
+database and scratch queues, removed afterwards. ``--builds`` builds of one job are
+submitted at once: ten log lines over ~0.6 s, then it waits for a gate opened right
+after the kill (so that no job can have completed but not been recorded when its
+executor dies: a window no executor can close), then it appends its build id to a
+shared file. The message of every ``--dup-every``-th build is published a second time
+straight after it (a duplicate that reaches an executor while the build waits or
+starts). As soon as executor a runs a job it is killed with SIGKILL. Prints, asserts
+nothing:
 
 - takeover delay: from the kill until every build the victim held has a new owner
   (target: at most lease + 2 x reconcile interval), and the queue left at that moment;
@@ -34,12 +37,13 @@ from tests.integration.cluster import Cluster
 from tests.services import AMQP_URL, POSTGRES_URL
 
 
-def workflow(shared: Path) -> str:
+def workflow(gate: Path, shared: Path) -> str:
     return (
         "jobs:\n"
         "  one:\n"
         "    steps:\n"
         "      - run: for i in 1 2 3 4 5 6 7 8 9 10; do echo \"line $i\"; sleep 0.06; done\n"
+        f"      - run: while [ ! -e {gate} ]; do sleep 0.02; done\n"
         f"      - run: echo \"${{{{ github.run_id }}}}\" >> {shared}\n"
     )
 
@@ -57,10 +61,10 @@ def one_run(args: argparse.Namespace, root: Path, number: int) -> dict[str, floa
         "CONVEYOR_RECONCILE_S": str(args.reconcile),
         "CONVEYOR_MAX_QUEUED_PER_PIPELINE": str(args.builds + 10),
     }
-    shared = root / f"completed-{number}.txt"
+    shared, gate = root / f"completed-{number}.txt", root / f"gate-{number}"
     with Cluster(root / f"run-{number}", POSTGRES_URL, AMQP_URL, executors=2,
                  env=env) as cluster:
-        cluster.create_pipeline("chaos", workflow(shared))
+        cluster.create_pipeline("chaos", workflow(gate, shared))
         ids = cluster.submit("chaos", args.builds)
         for build_id in ids[::args.dup_every]:
             cluster.publish_raw(executor_pb2.BuildJob(build_id=build_id,
@@ -71,6 +75,7 @@ def one_run(args: argparse.Namespace, root: Path, number: int) -> dict[str, floa
                          timeout=60, every=0.02)
         cluster.kill_executor(victim.name)
         killed_at, killed_wall = time.monotonic(), datetime.now(UTC)
+        gate.touch()
         queued = cluster.ready()
         held = [row[0] for row in cluster.query(
             "SELECT id FROM builds WHERE owner = %s AND status = 'RUNNING'", [victim_id])]

@@ -137,13 +137,26 @@ def test_two_executors_reconciling_the_same_unpublished_builds_publish_each_once
     assert_each_job_completed_once(cluster, ids, shared)
 
 
+def held_workflow(gate: Path, shared: Path) -> str:
+    """Ten lines over ~0.6 s, then wait for ``gate``, then record the completion: no job
+    can have completed unrecorded when an executor is killed before the gate opens (the
+    job's work done, its end not yet written: a window no executor can close)."""
+    return (
+        "jobs:\n"
+        "  one:\n"
+        "    steps:\n"
+        "      - run: for i in 1 2 3 4 5 6 7 8 9 10; do echo \"line $i\"; sleep 0.06; done\n"
+        f"      - run: while [ ! -e {gate} ]; do sleep 0.02; done\n"
+        f"      - run: echo \"${{{{ github.run_id }}}} one\" >> {shared}\n"
+    )
+
+
 @pytest.mark.slow
 def test_kill_9_under_a_long_queue_is_taken_over_within_a_lease(
         make_cluster: Callable[..., Cluster], tmp_path: Path) -> None:
     cluster = make_cluster(executors=2, env={"CONVEYOR_MAX_BUILDS": "3"})
-    shared = tmp_path / "completed.txt"
-    cluster.create_pipeline("slow", numbered_workflow(shared, jobs=("one",), lines=10,
-                                                      pause="0.06"))
+    shared, gate = tmp_path / "completed.txt", tmp_path / "gate"
+    cluster.create_pipeline("slow", held_workflow(gate, shared))
     ids = cluster.submit("slow", 100)
     victim = cluster.executors[0]
     victim_id = victim.executor_id
@@ -151,6 +164,7 @@ def test_kill_9_under_a_long_queue_is_taken_over_within_a_lease(
                      timeout=30)
     assert cluster.kill_executor(victim.name) == -9
     killed_at = time.monotonic()
+    gate.touch()
     held = [row[0] for row in cluster.query(
         "SELECT id FROM builds WHERE owner = %s AND status = 'RUNNING'", [victim_id])]
     assert held, "the victim held no build when it was killed"
@@ -166,6 +180,7 @@ def test_kill_9_under_a_long_queue_is_taken_over_within_a_lease(
     print(f"taken over {delay:.2f}s after kill -9")
     bound = LEASE_S + 2 * RECONCILE_S + TAKEOVER_SLACK_S
     assert delay <= bound, f"takeover took {delay:.1f}s after kill -9 (bound {bound:g}s)"
+    cluster.start_executor(victim.name)  # back as a new incarnation: it helps drain the queue
     statuses = cluster.wait_terminal(ids, timeout=180)
     assert set(statuses.values()) == {"SUCCEEDED"}, statuses
     assert_each_job_completed_once(cluster, ids, shared, jobs=("one",))
