@@ -24,6 +24,8 @@ from tests.integration.test_cluster import (
     running_job_of,
 )
 
+pytestmark = pytest.mark.slow  # separate processes: seconds each (they run in CI all the same)
+
 LEASE_S = 2.0  # the cluster's CONVEYOR_LEASE_S
 RECONCILE_S = 0.5  # and CONVEYOR_RECONCILE_S
 # What a loaded two-core CI machine may add to lease + 2 reconcile passes: process
@@ -151,7 +153,6 @@ def held_workflow(gate: Path, shared: Path) -> str:
     )
 
 
-@pytest.mark.slow
 def test_kill_9_under_a_long_queue_is_taken_over_within_a_lease(
         make_cluster: Callable[..., Cluster], tmp_path: Path) -> None:
     cluster = make_cluster(executors=2, env={"CONVEYOR_MAX_BUILDS": "3"})
