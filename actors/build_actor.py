@@ -18,6 +18,7 @@ import pykka
 import store
 import workflow
 from actors.base import ConveyorActor, tell_safely
+from actors.build_rows import job_rows
 from actors.build_state import (
     Action,
     BuildScheduler,
@@ -25,6 +26,7 @@ from actors.build_state import (
     FinishUnstarted,
     Outcome,
     StartJob,
+    continues_on_error,
 )
 from actors.contexts import BuildContext, job_if_contexts
 from actors.job_actor import JobActor, Prepare, Prepared, note_launch
@@ -47,7 +49,7 @@ from actors.warm_jobs import Warmed, WarmFailed, WarmJobs
 from broker.base import Delivery
 from observability import metrics
 from observability.timings import BuildTimings
-from store.records import BuildRecord, JobInit, JobRecord
+from store.records import BuildRecord, JobRecord
 from workflow.errors import WorkflowInvalid
 from workflow.model import JobSpec
 from workflow.states import BuildStatus, JobStatus
@@ -69,9 +71,11 @@ class BuildActor(ConveyorActor):
         services: Services,
         slots: JobSlots,
         lease_s: float = LEASE_S,
+        run: int = 0,
     ) -> None:
         super().__init__(f"build/{build_id}")
         self.build_id = build_id
+        self.run = run  # the supervisor's number for this actor, told back when it ends
         self.parent = parent
         self.services = services
         self.slots = slots
@@ -86,6 +90,8 @@ class BuildActor(ConveyorActor):
         self.pending_start: set[str] = set()
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
+        self.began = False  # StartBuild handled: a repeated one is a duplicate
+        self.taken_over = False  # from a dead executor: its jobs go ahead for job slots
         self._delivery: Delivery | None = None  # until acked
         self.timings = BuildTimings()  # metrics only: queue time, dependency release
         self.state = "claiming"
@@ -100,11 +106,7 @@ class BuildActor(ConveyorActor):
             self.jobs.pop(message.key, None)
             self._maybe_finish()
         elif isinstance(message, SlotGranted):
-            if message.key in self.waiting_slot:
-                self.waiting_slot.discard(message.key)
-                self._spawn(message.key)
-            else:  # withdrawn meanwhile: pass it on
-                self.slots.release(self.key, message.key)
+            self._slot_granted(message.key)
         elif isinstance(message, Warmed):
             self._warmed(message)
         elif isinstance(message, WarmFailed):
@@ -126,17 +128,32 @@ class BuildActor(ConveyorActor):
         return None
 
     def _start(self, message: StartBuild) -> None:
+        if self.began:  # a repeated StartBuild: its message duplicates ours
+            if message.delivery is not None:
+                message.delivery.ack()
+            return
+        self.began = True
         self._delivery = message.delivery
-        build = store.claim_build(self.build_id, self.services.owner, self.lease_s)
+        claim = store.claim(self.build_id, self.services.owner, self.lease_s)
         # The lease in the database now covers the build: never hold the message for
         # the build's whole duration (RabbitMQ's consumer timeout).
         if message.delivery is not None:
             message.delivery.ack()
             self._delivery = None
-        if build is None:
+        if claim is None:
             self.state = "not ours"
             self._stop_with(BuildStatus.RUNNING, "claimed elsewhere or already finished")
             return
+        if claim.kind is store.ClaimKind.HELD:
+            # Our own live lease: another BuildActor of this executor runs the build (or
+            # ran it and died). Never take a build over from ourselves: its jobs may still
+            # run here. Once nobody renews the lease, it is an orphan like any other.
+            self.state = "not ours"
+            self.counters["held_already"] += 1
+            self._stop_with(BuildStatus.RUNNING, "held already by this executor")
+            return
+        self.taken_over = claim.kind is store.ClaimKind.TAKEN_OVER
+        build = claim.build
         self.state = "planning"
         try:
             self._plan(build)
@@ -171,30 +188,10 @@ class BuildActor(ConveyorActor):
         self.scheduler = BuildScheduler(
             plan, lambda job, needs: job_if_contexts(context, job, needs)
         )
-        latest: dict[str, JobRecord] = {}
-        for row in store.list_jobs(self.build_id):
-            if row.key not in latest or row.attempt > latest[row.key].attempt:
-                latest[row.key] = row
-        missing = [job for job in plan.jobs if job.key not in latest]
-        for row in store.create_jobs(self.build_id, [_init(job, build.attempt) for job in missing]):
-            latest[row.key] = row
-        # A takeover after a crash keeps every job that already finished, and runs again
-        # (as a new attempt, with its own log) a job whose process died with its executor.
-        for job in plan.jobs:
-            row = latest[job.key]
-            if row.status.terminal:
-                self.scheduler.restore(row.key, Outcome(row.status, row.reason, dict(row.outputs)))
-            elif row.status == JobStatus.RUNNING and self.services.backend_adopts:
-                self.resuming.add(job.key)  # started again under the same name: adoption
-            elif row.status == JobStatus.RUNNING:
-                self.counters["jobs_retried"] += 1
-                metrics.job_finished(JobStatus.FAILED.value)  # metrics: the lost attempt
-                store.update_job(row.id, status=JobStatus.FAILED, reason=(
-                    f"its executor was lost (build taken over by {self.services.owner}); "
-                    f"retried as attempt {row.attempt + 1}"), finished=True)
-                (latest[job.key],) = store.create_jobs(
-                    self.build_id, [_init(job, row.attempt + 1)])
-        self.rows = latest
+        rows = job_rows(self.build_id, build.attempt, self.scheduler,
+                        owner=self.services.owner, adopts=self.services.backend_adopts)
+        self.rows, self.resuming = rows.latest, rows.resuming
+        self.counters["jobs_retried"] += rows.retried
 
     def _scheduler(self) -> BuildScheduler:
         assert self.scheduler is not None
@@ -205,7 +202,8 @@ class BuildActor(ConveyorActor):
         for action in actions:
             if isinstance(action, StartJob):
                 self.timings.job_ready(action.key)  # metrics
-                if not self.slots.request(self.actor_ref, self.key, action.key):
+                if not self.slots.request(self.actor_ref, self.key, action.key,
+                                          urgent=self.taken_over):
                     self.waiting_slot.add(action.key)
                     queued.append(self.rows[action.key].id)
                 elif first and self.warm.request(action.key, self._job_starter(action.key),
@@ -286,7 +284,21 @@ class BuildActor(ConveyorActor):
         for dependent in self._scheduler().upcoming(key):
             self.warm.request(dependent, self._job_starter(dependent), self.actor_ref)
 
+    def _slot_granted(self, key: str) -> None:
+        if key in self.waiting_slot:
+            self.waiting_slot.discard(key)
+            self._spawn(key)
+        elif key in self.jobs or key in self.pending_start or (
+                self.scheduler is not None and key in self.scheduler.outcomes):
+            self.counters["duplicates"] += 1  # a repeated grant of a slot it holds or held
+        else:  # withdrawn meanwhile: pass it on
+            self.slots.release(self.key, key)
+
     def _warmed(self, message: Warmed) -> None:
+        known = self.jobs.get(message.key) or self.warm.idle.get(message.key)
+        if known is not None and known.actor_urn == message.ref.actor_urn:
+            self.counters["duplicates"] += 1  # a repeated Warmed: that actor is in use
+            return
         if message.key in self.pending_start:
             self.pending_start.discard(message.key)
             self.warm.started(message.key)
@@ -304,11 +316,14 @@ class BuildActor(ConveyorActor):
             message.ref.tell(Prepare(expected))
 
     def _job_finished(self, message: JobFinished) -> None:
-        self.slots.release(self.key, message.key)
         scheduler = self._scheduler()
+        if message.key not in scheduler.running:
+            self.counters["duplicates"] += 1  # a repeated result: the job is decided
+            return
+        self.slots.release(self.key, message.key)
         job: JobSpec = scheduler.plan.job(message.key)
         status = JobStatus(message.status)
-        continue_on_error = status == JobStatus.FAILED and _continues(job, scheduler)
+        continue_on_error = status == JobStatus.FAILED and continues_on_error(job)
         outcome = Outcome(status, message.reason, message.outputs, continue_on_error)
         self.counters[f"jobs_{status.value.lower()}"] += 1
         self.timings.job_finished(message.key)  # metrics: dependents' release latency
@@ -330,7 +345,15 @@ class BuildActor(ConveyorActor):
         if not store.renew_leases(self.services.owner, [self.build_id], self.lease_s):
             self._lease_lost()
             return
-        store.finish_build(self.build_id, status, reason)
+        try:
+            # Final only when no attempt of any of its jobs still runs, anywhere.
+            store.finish_build(self.build_id, status, reason,
+                               settled=status != BuildStatus.ERROR)
+        except store.JobsStillRunning as exc:
+            log.error("not finishing build %s: %s", self.build_id, exc)
+            self.counters["unsettled"] += 1
+            self._stop_with(BuildStatus.RUNNING, str(exc))
+            return
         metrics.build_finished(status.value, time.monotonic() - self.started_at)  # metrics
         self.services.feed.publish(self.build_id)
         self._stop_with(status, reason)
@@ -352,7 +375,7 @@ class BuildActor(ConveyorActor):
         self.finished = True
         self.state = status.value
         self.slots.release_owner(self.key)
-        tell_safely(self.parent, BuildFinished(self.build_id, status.value, reason))
+        tell_safely(self.parent, BuildFinished(self.build_id, status.value, reason, self.run))
         self.stop()
 
     def _update(self, key: str, status: JobStatus, reason: str, finished: bool = False) -> None:
@@ -380,7 +403,7 @@ class BuildActor(ConveyorActor):
             # lost instead of dead-lettered.
             self.slots.release_owner(self.key)
             tell_safely(self.parent, BuildFinished(self.build_id, BuildStatus.QUEUED.value,
-                                                   "requeued"))
+                                                   "requeued", self.run))
             self._delivery.reject(requeue=True)
             return
         reason = f"internal error: {exception_value!r}"
@@ -394,22 +417,5 @@ class BuildActor(ConveyorActor):
         except store.StoreError:
             log.exception("could not record the failure of build %s", self.build_id)
         self.slots.release_owner(self.key)
-        tell_safely(self.parent, BuildFinished(self.build_id, BuildStatus.ERROR.value, reason))
-
-
-def _init(job: JobSpec, attempt: int) -> JobInit:
-    return JobInit(key=job.key, job_id=job.job_id, name=job.name, needs=job.needs,
-                   matrix=dict(job.matrix), attempt=attempt)
-
-
-def _continues(job: JobSpec, scheduler: BuildScheduler) -> bool:
-    """`continue-on-error` may be a bool or an expression (evaluated with the matrix)."""
-    value = job.continue_on_error
-    if isinstance(value, bool):
-        return value
-    from workflow.expressions import ExpressionError, evaluate, to_bool
-
-    try:
-        return to_bool(evaluate(value, {"matrix": dict(job.matrix), "inputs": {}, "github": {}}))
-    except ExpressionError:
-        return False
+        tell_safely(self.parent,
+                    BuildFinished(self.build_id, BuildStatus.ERROR.value, reason, self.run))

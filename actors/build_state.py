@@ -180,7 +180,12 @@ class BuildScheduler:
         return actions
 
     def job_finished(self, key: str, outcome: Outcome) -> list[Action]:
-        """Record a finished job; returns cancellations (fail-fast) then new decisions."""
+        """Record a finished job; returns cancellations (fail-fast) then new decisions.
+
+        Only a running job finishes: a repeated result is ignored (nothing to do).
+        """
+        if key not in self.running:
+            return []
         self.running.discard(key)
         self._decide(key, outcome)
         actions: list[Action] = []
@@ -232,3 +237,16 @@ class BuildScheduler:
         if outcome.status == JobStatus.FAILED and outcome.continue_on_error:
             return "success"
         return _RESULT.get(outcome.status, "failure")
+
+
+def continues_on_error(job: JobSpec) -> bool:
+    """`continue-on-error` may be a bool or an expression (evaluated with the matrix)."""
+    value = job.continue_on_error
+    if isinstance(value, bool):
+        return value
+    from workflow.expressions import ExpressionError, evaluate, to_bool
+
+    try:
+        return to_bool(evaluate(value, {"matrix": dict(job.matrix), "inputs": {}, "github": {}}))
+    except ExpressionError:
+        return False

@@ -43,12 +43,14 @@ class BuildFinished:
     build_id: int
     status: str
     reason: str
+    run: int = 0  # which BuildActor of the build ended (the supervisor numbers them)
 
 
 @dataclass(frozen=True)
 class ChildFailed:
     name: str
     error: str
+    generation: int = 0  # which start of the child crashed
 
 
 @dataclass(frozen=True)

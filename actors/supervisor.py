@@ -20,6 +20,7 @@ import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
 import store
+from actors.admission import Admission, Decision, Duplicate, GiveBack, Request, Start
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.build_actor import BuildActor
 from actors.job_actor import JobActor
@@ -57,11 +58,14 @@ class _Child:
     ref: pykka.ActorRef[Any] | None = None
     restarts: deque[float] | None = None
     restart_at: float | None = None
+    generation: int = 0  # which start of the child a crash report is about
 
 
 @dataclass(frozen=True)
 class SupervisorConfig:
     max_builds: int = 32
+    # Builds of dead executors taken over beyond max_builds (None: as many again).
+    takeover_headroom: int | None = None
     max_jobs: int = 64
     lease_s: float = 30.0
     reconcile_every_s: float = 5.0
@@ -75,6 +79,7 @@ class SupervisorConfig:
 
 class Supervisor(ConveyorActor):
     kind = "Supervisor"
+    build_actor: type[BuildActor] = BuildActor  # what runs each build (tests wrap it)
 
     def __init__(
         self,
@@ -91,14 +96,11 @@ class Supervisor(ConveyorActor):
         self.on_fatal = on_fatal
         self.slots = JobSlots(config.max_jobs)
         self.children = {spec.name: _Child(spec, restarts=deque()) for spec in specs}
-        self.builds: dict[int, pykka.ActorRef[Any]] = {}
-        self.backlog: deque[BuildRequested] = deque()
-        self.attempts: dict[int, int] = {}  # build id -> attempt its BuildActor runs
-        self.deferred: dict[int, BuildRequested] = {}  # retries waiting for that actor
+        self.admission = Admission(config.max_builds, config.takeover_headroom)
+        self.builds: dict[int, pykka.ActorRef[Any]] = {}  # the BuildActors running
         self.lost: set[int] = set()  # builds another executor took over, still stopping
         self.idle = threading.Event()
         self.idle.set()
-        self.accepting = True
         self._last_reconcile = 0.0
         self._ticker = ActorThread("supervisor-ticker", self._tick_loop)
 
@@ -131,7 +133,9 @@ class Supervisor(ConveyorActor):
 
     def _start_child(self, child: _Child) -> None:
         name = child.spec.name
-        ref = child.spec.start(lambda key, exc: self._child_crashed(name, exc))
+        child.generation += 1
+        generation = child.generation
+        ref = child.spec.start(lambda key, exc: self._child_crashed(name, generation, exc))
         try:
             ref.ask(Describe(), timeout=self.config.start_timeout_s)
         except (pykka.ActorDeadError, pykka.Timeout) as exc:
@@ -148,8 +152,8 @@ class Supervisor(ConveyorActor):
                 log.error("service actor %s did not stop in time", child.spec.name)
         child.ref = None
 
-    def _child_crashed(self, name: str, exc: BaseException | None) -> None:
-        tell_safely(self.actor_ref, ChildFailed(name, repr(exc)))
+    def _child_crashed(self, name: str, generation: int, exc: BaseException | None) -> None:
+        tell_safely(self.actor_ref, ChildFailed(name, repr(exc), generation))
 
     def _tick_loop(self, stop: threading.Event) -> None:
         while not stop.wait(0.2):
@@ -174,58 +178,55 @@ class Supervisor(ConveyorActor):
         return None
 
     def _requested(self, message: BuildRequested) -> None:
-        if message.build_id in self.builds:
-            if message.attempt > self.attempts.get(message.build_id, 0):
-                # A retry (new attempt) of a build whose previous attempt is still winding
-                # down here: run it once that actor is gone, or the message would be lost.
-                self.deferred[message.build_id] = message
-            elif message.delivery is not None:  # a redelivery of a build we already run
-                message.delivery.ack()
-            return
-        if not self.accepting:
-            if message.delivery is not None:
-                message.delivery.reject(requeue=True)
-            return
-        if len(self.builds) >= self.config.max_builds:
-            self.backlog.append(message)
-            return
-        self._run_build(message.build_id, message.delivery, message.attempt)
+        self._carry_out(self.admission.offer(
+            Request(message.build_id, message.attempt, message.delivery)))
 
-    def _run_build(self, build_id: int, delivery: Any, attempt: int = 0) -> None:
-        ref = BuildActor.start(
-            build_id,
+    def _carry_out(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            if isinstance(decision, Start):
+                self._run_build(decision)
+            elif isinstance(decision, Duplicate):
+                self.counters["duplicates"] += 1
+                decision.delivery.ack()
+            elif isinstance(decision, GiveBack):
+                decision.delivery.reject(requeue=True)
+        if not self.builds:
+            self.idle.set()
+
+    def _run_build(self, start: Start) -> None:
+        request = start.request
+        if request.takeover:
+            log.warning("taking over build %s (its owner's lease expired)", request.build_id)
+            self.counters["takeovers"] += 1
+            metrics.build_taken_over()  # metrics
+        ref = self.build_actor.start(
+            request.build_id,
             parent=self.actor_ref,
             services=self.services,
             slots=self.slots,
             lease_s=self.config.lease_s,
+            run=start.run,
         )
-        self.builds[build_id] = ref
-        self.attempts[build_id] = attempt
+        self.builds[request.build_id] = ref
         self.idle.clear()
         self.counters["builds_started"] += 1
-        ref.tell(StartBuild(delivery))
+        ref.tell(StartBuild(request.delivery))
 
     def _build_finished(self, message: BuildFinished) -> None:
+        running = self.admission.running.get(message.build_id)
+        if running is None or running.run != message.run:
+            self.counters["stale_reports"] += 1  # a repeated report, or an older run's
+            return
         self.builds.pop(message.build_id, None)
-        self.attempts.pop(message.build_id, None)
-        deferred = self.deferred.pop(message.build_id, None)
-        if deferred is not None:
-            self._requested(deferred)
         self.lost.discard(message.build_id)
         self.counters[f"builds_{message.status.lower()}"] += 1
-        while self.backlog and len(self.builds) < self.config.max_builds:
-            nxt = self.backlog.popleft()
-            if self.accepting:
-                self._run_build(nxt.build_id, nxt.delivery, nxt.attempt)
-            elif nxt.delivery is not None:
-                nxt.delivery.reject(requeue=True)
-        if not self.builds:
-            self.idle.set()
+        self._carry_out(self.admission.ended(message.build_id, message.run))
 
     def _schedule_restart(self, message: ChildFailed) -> None:
         child = self.children.get(message.name)
-        if child is None:
-            return
+        if child is None or message.generation != child.generation \
+                or child.restart_at is not None:
+            return  # a repeated report, or one about an instance restarted already
         now = time.monotonic()
         assert child.restarts is not None
         while child.restarts and now - child.restarts[0] > self.config.restart_window_s:
@@ -257,32 +258,32 @@ class Supervisor(ConveyorActor):
                         for ref in pykka.ActorRegistry.get_by_class(JobActor):
                             tell_safely(ref, BackendRestarted())
                 except RuntimeError as exc:
-                    self._schedule_restart(ChildFailed(child.spec.name, str(exc)))
+                    self._schedule_restart(
+                        ChildFailed(child.spec.name, str(exc), child.generation))
         if now - self._last_reconcile >= self.config.reconcile_every_s:
             self._last_reconcile = now
             self._reconcile()
 
     def _reconcile(self) -> None:
-        """Renew our leases, take over builds whose owner died, re-publish the outbox."""
+        """Renew our leases, list orphaned builds (taken over ahead of new ones), re-publish
+        the outbox (each build by one reconciler: the rows are claimed)."""
         try:
             if self.builds:
                 kept = set(store.renew_leases(self.services.owner, list(self.builds),
                                               self.config.lease_s))
                 for build_id in set(self.builds) - kept:
                     self._check_lost(build_id)
-            if self.accepting:
-                room = self.config.max_builds - len(self.builds)
-                for build in store.expired_builds(limit=max(room, 0)):
-                    if build.id not in self.builds:
-                        log.warning("taking over build %s (lease of %s expired)",
-                                    build.id, build.owner)
-                        self.counters["takeovers"] += 1
-                        metrics.build_taken_over()  # metrics
-                        self._run_build(build.id, None, build.attempt)
-            for build in store.unpublished_builds(self.config.republish_after_s):
-                body = executor_pb2.BuildJob(build_id=build.id, attempt=build.attempt)
+            if self.admission.accepting:
+                # Listed whether or not a slot is free: a freed slot goes to them first.
+                expired = store.expired_builds(limit=self.admission.takeover_limit)
+                self._carry_out(self.admission.orphaned((b.id, b.attempt) for b in expired))
+            claim_s = self.config.republish_after_s
+            for build_id, attempt in store.claim_unpublished(claim_s, claim_s):
+                log.warning("re-publishing build %s (attempt %s): its message was never "
+                            "confirmed", build_id, attempt)
+                body = executor_pb2.BuildJob(build_id=build_id, attempt=attempt)
                 self.queue.publish_build(body.SerializeToString())
-                store.mark_published(build.id)
+                store.mark_published(build_id)
                 self.counters["republished"] += 1
         except (store.StoreError, BrokerError) as exc:
             log.warning("reconciliation failed, will retry: %s", exc)
@@ -304,10 +305,10 @@ class Supervisor(ConveyorActor):
 
     # -- asks (runtime, console) -----------------------------------------------------
     def stop_accepting(self) -> None:
-        self.accepting = False
         queue = self.children.get("queue")
         if queue is not None and queue.ref is not None:
             tell_safely(queue.ref, StopConsuming())
+        self._carry_out(self.admission.stop_accepting())
 
     def running_builds(self) -> list[int]:
         return sorted(self.builds)

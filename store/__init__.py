@@ -7,6 +7,7 @@ values; failures surface as `StoreError` (`NotFound`, `Conflict`, `StoreUnavaila
 
 from store.builds import (
     CANCELLED_BEFORE_START,
+    claim_unpublished,
     create_build,
     finish_build,
     get_build,
@@ -14,7 +15,6 @@ from store.builds import (
     list_builds,
     mark_published,
     request_cancel,
-    unpublished_builds,
 )
 from store.changes import ChangeFeed
 from store.db import (
@@ -32,6 +32,7 @@ from store.db import (
 from store.errors import (
     Conflict,
     InvalidState,
+    JobsStillRunning,
     LimitReached,
     NotFound,
     StoreError,
@@ -48,7 +49,15 @@ from store.jobs import (
     update_job,
     upsert_step,
 )
-from store.leases import claim_build, expired_builds, release_build, renew_leases
+from store.leases import (
+    Claim,
+    ClaimKind,
+    claim,
+    claim_build,
+    expired_builds,
+    release_build,
+    renew_leases,
+)
 from store.logs import LogWriteMethod, append_log_chunks, log_line_count, read_logs
 from store.members import MemberRecord, list_members, member_role, remove_member, set_member
 from store.migrations import (
@@ -99,11 +108,14 @@ __all__ = [
     "CANCELLED_BEFORE_START",
     "BuildRecord",
     "ChangeFeed",
+    "Claim",
+    "ClaimKind",
     "Conflict",
     "DatabaseConfigError",
     "InvalidState",
     "JobInit",
     "JobRecord",
+    "JobsStillRunning",
     "LimitReached",
     "LogChunkInit",
     "LogLine",
@@ -127,7 +139,9 @@ __all__ = [
     "backend",
     "bootstrap_admin",
     "check_connection",
+    "claim",
     "claim_build",
+    "claim_unpublished",
     "close_database",
     "create_build",
     "create_jobs",
@@ -174,7 +188,6 @@ __all__ = [
     "set_user_disabled",
     "start_job",
     "touch_token",
-    "unpublished_builds",
     "update_job",
     "update_pipeline",
     "upsert_step",

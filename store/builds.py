@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import peewee
@@ -12,10 +12,10 @@ import peewee
 from store import fast
 from store.convert import build_record, dump_json
 from store.db import single_statement, store_call, transaction, utcnow
-from store.errors import Conflict, LimitReached, NotFound
+from store.errors import Conflict, JobsStillRunning, LimitReached, NotFound
 from store.models import Build, Pipeline, PipelineMember
 from store.records import BuildRecord
-from workflow.states import BuildStatus, build_can_move
+from workflow.states import BuildStatus, JobStatus, build_can_move
 
 _CREATE_ATTEMPTS = 5
 CANCELLED_BEFORE_START = "cancelled before it started"
@@ -205,57 +205,101 @@ _MARK_PUBLISHED = "UPDATE builds SET published = ? WHERE id = ?"
 
 
 @store_call
-def unpublished_builds(older_than_s: float, limit: int = 100) -> list[BuildRecord]:
-    """QUEUED builds whose message was never confirmed, created over ``older_than_s`` ago."""
-    cutoff = utcnow() - timedelta(seconds=older_than_s)
-    query = (
-        builds_query()
-        .where(
-            (Build.status == BuildStatus.QUEUED.value)
-            & (Build.published == False)  # noqa: E712 (peewee builds SQL from ==)
-            & (Build.created_at < cutoff)
-        )
-        .order_by(Build.id)
-        .limit(limit)
+def claim_unpublished(
+    older_than_s: float, claim_s: float, limit: int = 100, *, now: datetime | None = None
+) -> list[tuple[int, int]]:
+    """Claim the re-publishing of QUEUED builds whose message was never confirmed (created
+    over ``older_than_s`` ago) for ``claim_s`` seconds: (build id, attempt) of each.
+
+    Two reconcilers calling at once get disjoint sets, so a build is re-published once;
+    a claimer that dies before `mark_published` leaves the build to the next claim after
+    ``claim_s``. One statement: SKIP LOCKED on PostgreSQL (the outer conditions are
+    re-checked on a row another claimer just changed), SQLite's single writer elsewhere.
+    """
+    if claim_s <= 0:
+        raise ValueError(f"claim_s must be > 0, got {claim_s}")
+    moment = fast.naive(now or utcnow())
+    cutoff = moment - timedelta(seconds=older_than_s)
+    until = moment + timedelta(seconds=claim_s)
+    update, reread = _claim_unpublished_sql(fast.sqlite())
+    params = (until, cutoff, moment, limit, moment)
+    with single_statement():
+        rows = fast.update_returning(update, "id, attempt", params, reread, (until,))
+    return sorted((int(row[0]), int(row[1])) for row in rows)
+
+
+_UNPUBLISHED = (
+    f"status = '{BuildStatus.QUEUED.value}' AND published = {{false}} "
+    "AND (republish_after IS NULL OR republish_after < ?)"
+)
+
+
+def _claim_unpublished_sql(lite: bool) -> tuple[str, str]:
+    false = "0" if lite else "false"
+    unpublished = _UNPUBLISHED.format(false=false)
+    lock = "" if lite else " FOR UPDATE SKIP LOCKED"
+    update = (
+        "UPDATE builds SET republish_after = ? WHERE id IN (SELECT id FROM builds WHERE "
+        f"created_at < ? AND {unpublished} ORDER BY id LIMIT ?{lock}) AND {unpublished}"
     )
-    return [record_of(row) for row in query]
+    # Without RETURNING (SQLite < 3.35): the rows just stamped with this claim's deadline.
+    reread = "SELECT id, attempt FROM builds WHERE republish_after = ?"
+    return update, reread
 
 
 @store_call
-def finish_build(build_id: int, status: BuildStatus, reason: str) -> BuildRecord:
+def finish_build(
+    build_id: int, status: BuildStatus, reason: str, *, settled: bool = False
+) -> BuildRecord:
     """Move a build to a terminal ``status`` with a human ``reason``.
 
     A build that is already terminal is returned unchanged (terminal states are sticky:
     a late or repeated finish never rewrites the result). A move the state machine
-    forbids (QUEUED → SUCCEEDED) is a `Conflict`.
+    forbids (QUEUED → SUCCEEDED) is a `Conflict`. With ``settled``, the build is final
+    only when no attempt of any of its jobs is QUEUED or RUNNING (in the same statement):
+    `JobsStillRunning` otherwise — someone else runs part of the build.
     """
     target = BuildStatus(status)
     if not target.terminal:
         raise ValueError(f"finish_build needs a terminal status, got {target.value}")
-    update, reread = _finish_build_sql(target)
+    update, reread = _finish_build_sql(target, settled)
     params = (target.value, reason, fast.naive(utcnow()), build_id)
     with single_statement():
         moved = fast.update_returning(update, _RETURN_BUILD, params, reread, (build_id,))
     if moved:
         return fast.build_from_row(moved[0])
     record = fetch_build(build_id)
-    if not record.status.terminal:
-        raise Conflict(
-            f"build {build_id} cannot move from {record.status.value} to {target.value}"
-        )
-    return record
+    if record.status.terminal:
+        return record
+    if settled:
+        running = fast.execute(_RUNNING_ATTEMPTS, (build_id,)).fetchall()
+        if running:
+            attempts = ", ".join(f"'{key}' attempt {attempt}" for key, attempt in running[:5])
+            raise JobsStillRunning(
+                f"build {build_id} cannot be {target.value}: job {attempts} still running")
+    raise Conflict(
+        f"build {build_id} cannot move from {record.status.value} to {target.value}"
+    )
 
 
 _RETURN_BUILD = f"{fast.BUILD_COLUMNS}, {fast.PIPELINE_NAME}"
+_UNSETTLED = f"{JobStatus.QUEUED.value!r}, {JobStatus.RUNNING.value!r}"
+_RUNNING_ATTEMPTS = (
+    f'SELECT "key", attempt FROM jobs WHERE build_id = ? AND status IN ({_UNSETTLED}) '
+    'ORDER BY "key", attempt'
+)
 
 
-def _finish_build_sql(target: BuildStatus) -> tuple[str, str]:
+def _finish_build_sql(target: BuildStatus, settled: bool) -> tuple[str, str]:
     """(the guarded UPDATE, the re-read of what it changed) moving a build to ``target``."""
     sources = [s.value for s in BuildStatus if not s.terminal and build_can_move(s, target)]
     update = (
         "UPDATE builds SET status = ?, reason = ?, finished_at = ? "
         f"WHERE id = ? AND status IN ({', '.join(repr(s) for s in sources)})"
     )
+    if settled:
+        update += (" AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.build_id = builds.id "
+                   f"AND jobs.status IN ({_UNSETTLED}))")
     return update, f"SELECT {_RETURN_BUILD} FROM builds WHERE id = ?"
 
 

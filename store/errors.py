@@ -19,6 +19,10 @@ class Conflict(StoreError):
     """The change contradicts what is stored (a duplicate name, an illegal state move)."""
 
 
+class JobsStillRunning(Conflict):
+    """A build cannot be final: an attempt of one of its jobs is still queued or running."""
+
+
 class InvalidState(StoreError):
     """The row is not in a state that allows the change (retrying a running build)."""
 

@@ -7,7 +7,9 @@ NTP-synchronised hosts. ``now`` parameters exist so tests can move time, not for
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from store import fast
 from store.builds import builds_query, record_of
@@ -30,32 +32,63 @@ def _check_lease(lease_s: float) -> None:
         raise ValueError(f"lease_s must be > 0, got {lease_s}")
 
 
+class ClaimKind(StrEnum):
+    STARTED = "started"  # QUEUED → RUNNING: a new build (or a new attempt) starts
+    TAKEN_OVER = "taken over"  # RUNNING, its lease expired or released: an orphan
+    HELD = "held"  # RUNNING under ``owner``'s live lease already
+
+
+@dataclass(frozen=True)
+class Claim:
+    build: BuildRecord
+    kind: ClaimKind
+
+
 @store_call
-def claim_build(
+def claim(
     build_id: int, owner: str, lease_s: float, *, now: datetime | None = None
-) -> BuildRecord | None:
-    """Take a build for ``owner``: QUEUED → RUNNING, or a RUNNING build whose lease
-    expired, was released, or is already ``owner``'s. None when another live owner
-    holds it or it has finished. One conditional UPDATE: two claimers never both win.
+) -> Claim | None:
+    """Take a build for ``owner`` and say how: a QUEUED build starts, a RUNNING build whose
+    lease expired or was released is taken over, a RUNNING build ``owner`` holds already
+    is HELD (a replayed claim, or work of its own that it must not take over from
+    itself). None when another live owner holds it or it has finished. Each step is one
+    conditional UPDATE: two claimers never both win; the common one (QUEUED) goes first.
     """
     _check_lease(lease_s)
     if not owner:
         raise ValueError("owner must not be empty")
     moment = _naive(now or utcnow())
-    params = (owner, moment + timedelta(seconds=lease_s), moment, build_id, owner, moment)
+    until = moment + timedelta(seconds=lease_s)
+    steps = (
+        (ClaimKind.STARTED, _CLAIM_QUEUED, (owner, until, moment, build_id)),
+        (ClaimKind.TAKEN_OVER, _CLAIM_ORPHAN, (owner, until, moment, build_id, moment)),
+        (ClaimKind.HELD, _CLAIM_HELD, (owner, until, moment, build_id, owner)),
+    )
     with single_statement():
-        claimed = fast.update_returning(_CLAIM, _CLAIMED, params, _REREAD, (build_id,))
-        if not claimed and fast.execute(_EXISTS, (build_id,)).fetchone() is None:
+        for kind, update, params in steps:
+            claimed = fast.update_returning(update, _CLAIMED, params, _REREAD, (build_id,))
+            if claimed:
+                return Claim(fast.build_from_row(claimed[0]), kind)
+        if fast.execute(_EXISTS, (build_id,)).fetchone() is None:
             raise NotFound(f"no build with id {build_id}")
-    return fast.build_from_row(claimed[0]) if claimed else None
+    return None
 
 
-_CLAIM = (
+def claim_build(
+    build_id: int, owner: str, lease_s: float, *, now: datetime | None = None
+) -> BuildRecord | None:
+    """`claim`, when how does not matter: the build, or None when it is not ``owner``'s."""
+    claimed = claim(build_id, owner, lease_s, now=now)
+    return None if claimed is None else claimed.build
+
+
+_CLAIM_SET = (
     f"UPDATE builds SET status = '{_RUNNING}', owner = ?, lease_until = ?, "
-    "started_at = COALESCE(started_at, ?) "
-    f"WHERE id = ? AND (status = '{BuildStatus.QUEUED.value}' OR (status = '{_RUNNING}' "
-    "AND (owner IS NULL OR owner = ? OR lease_until < ?)))"
+    "started_at = COALESCE(started_at, ?) WHERE id = ? AND "
 )
+_CLAIM_QUEUED = _CLAIM_SET + f"status = '{BuildStatus.QUEUED.value}'"
+_CLAIM_ORPHAN = _CLAIM_SET + f"status = '{_RUNNING}' AND (owner IS NULL OR lease_until < ?)"
+_CLAIM_HELD = _CLAIM_SET + f"status = '{_RUNNING}' AND owner = ?"
 _CLAIMED = f"{fast.BUILD_COLUMNS}, {fast.PIPELINE_NAME}"
 _REREAD = f"SELECT {_CLAIMED} FROM builds WHERE id = ?"
 _EXISTS = "SELECT 1 FROM builds WHERE id = ?"

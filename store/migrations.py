@@ -19,10 +19,20 @@ from typing import cast
 
 import peewee
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
+from playhouse.migrate import migrate as playhouse_migrate
 
 from store.db import database
 from store.errors import StoreError
-from store.models import ALL_MODELS, ApiToken, BaseModel, SchemaVersion, User, UtcDateTimeField
+from store.models import (
+    ALL_MODELS,
+    ApiToken,
+    BaseModel,
+    Build,
+    Pipeline,
+    SchemaVersion,
+    User,
+    UtcDateTimeField,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +70,50 @@ class _V1ApiToken(BaseModel):
         table_name = "api_tokens"
 
 
-_FROZEN_V1 = {User: _V1User, ApiToken: _V1ApiToken}
+class _BuildV1(BaseModel):
+    """The builds table as v1 created it (v2 added ``republish_after``)."""
+
+    id = peewee.AutoField()
+    pipeline = peewee.ForeignKeyField(Pipeline, backref="+", on_delete="RESTRICT")
+    number = peewee.IntegerField()
+    status = peewee.CharField(max_length=16, index=True)
+    reason = peewee.TextField(default="")
+    ref = peewee.CharField(max_length=500, default="")
+    sha = peewee.CharField(max_length=64, default="")
+    inputs = peewee.TextField(default="{}")
+    request_id = peewee.CharField(max_length=200, null=True)
+    triggered_by = peewee.CharField(max_length=200, default="", index=True)
+    attempt = peewee.IntegerField(default=1)
+    owner = peewee.CharField(max_length=200, null=True)
+    lease_until = UtcDateTimeField(null=True)
+    published = peewee.BooleanField(default=False)
+    cancel_requested = peewee.BooleanField(default=False)
+    created_at = UtcDateTimeField()
+    started_at = UtcDateTimeField(null=True)
+    finished_at = UtcDateTimeField(null=True)
+
+    class Meta:
+        table_name = "builds"
+        indexes = (
+            (("pipeline", "number"), True),
+            (("pipeline", "request_id"), True),
+            (("status", "lease_until"), False),
+            (("status", "published", "created_at"), False),
+        )
 
 
 def _v1_initial_schema(db: peewee.Database) -> None:
-    frozen = list(_FROZEN_V1.values())
-    # First: PostgreSQL checks that a referenced table exists when a reference is made.
-    with db.bind_ctx(frozen, bind_refs=False, bind_backrefs=False):
-        db.create_tables(frozen)
-    db.create_tables([m for m in ALL_MODELS if m is not SchemaVersion and m not in _FROZEN_V1])
+    frozen: dict[type[BaseModel], type[BaseModel]] = {
+        User: _V1User, ApiToken: _V1ApiToken, Build: _BuildV1}
+    # One by one in ALL_MODELS' order (parents first): the frozen tables stand outside
+    # the foreign-key graph that create_tables would sort by.
+    with db.bind_ctx(list(frozen.values()), bind_refs=False, bind_backrefs=False):
+        for model in ALL_MODELS:
+            if model is not SchemaVersion:
+                frozen.get(model, model).create_table()
 
 
 def _v2_disabled_users_and_token_parents(db: peewee.Database) -> None:
-    from playhouse.migrate import migrate as apply
-
     migrator = schema_migrator(db)
     # Idempotent: a schema whose version rows were lost (a partial restore) already has
     # these columns, and migrating it again must not fail.
@@ -85,13 +125,23 @@ def _v2_disabled_users_and_token_parents(db: peewee.Database) -> None:
     if "parent_id" not in tokens:
         steps += [migrator.add_column("api_tokens", "parent_id", peewee.IntegerField(null=True)),
                   migrator.add_index("api_tokens", ("parent_id",), False)]
-    apply(*steps)
+    playhouse_migrate(*steps)
+
+
+def _v3_outbox_claim(db: peewee.Database) -> None:
+    # Idempotent like v2: a schema whose version rows were lost has the column already.
+    if "republish_after" in {c.name for c in db.get_columns("builds")}:
+        return
+    migrator = schema_migrator(db)
+    playhouse_migrate(migrator.add_column("builds", "republish_after",
+                                          UtcDateTimeField(null=True)))
 
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, tokens, pipelines, builds, snapshots, jobs, steps, log chunks", _v1_initial_schema),
     (2, "users can be disabled; tokens know the token that created them",
      _v2_disabled_users_and_token_parents),
+    (3, "builds.republish_after: one reconciler re-publishes a build", _v3_outbox_claim),
 )
 
 

@@ -116,6 +116,8 @@ class Build(BaseModel):
     created_at = UtcDateTimeField(default=utcnow)
     started_at = UtcDateTimeField(null=True)
     finished_at = UtcDateTimeField(null=True)
+    # Outbox: an unpublished build's re-publishing is claimed by one reconciler until then.
+    republish_after = UtcDateTimeField(null=True)
 
     class Meta:
         table_name = "builds"

@@ -62,7 +62,7 @@ def rerun_build(build_id: int, *, max_queued: int | None = None) -> tuple[BuildR
             Build.update(
                 status=BuildStatus.QUEUED.value, attempt=attempt, reason="", owner=None,
                 lease_until=None, started_at=None, finished_at=None, published=False,
-                cancel_requested=False,
+                cancel_requested=False, republish_after=None,
             )
             .where((Build.id == build_id) & (Build.status == status.value))
             .execute()

@@ -217,6 +217,41 @@ def test_random_builds_decide_every_job_once_and_only_after_its_needs(
     assert s.done
 
 
+def snapshot(s: BuildScheduler) -> tuple[Any, ...]:
+    return (dict(s.outcomes), set(s.running), s.done, s.cancelled, s.build_outcome())
+
+
+@settings(max_examples=150, deadline=None)
+@given(dags(), st.randoms(use_true_random=False), st.booleans())
+def test_a_repeated_result_or_cancel_changes_nothing(
+    plan: Plan, rng: random.Random, cancel_midway: bool
+) -> None:
+    """Every event may arrive twice (issue 12): the copy, even one that says otherwise
+    (a late report), decides nothing and starts nothing; the build is done only when no
+    job runs."""
+    s = BuildScheduler(plan, lambda job, needs: {"needs": dict(needs), "github": {},
+                                                 "inputs": {}, "vars": {}, "matrix": {}})
+    running = started(s.next_actions())
+    finished: list[str] = []
+    while running:
+        key = running.pop(rng.randrange(len(running)))
+        actions = s.job_finished(key, rng.choice([OK, FAIL]))
+        finished.append(key)
+        before = snapshot(s)
+        again = rng.choice(finished)  # this result again, or an older one
+        assert s.job_finished(again, rng.choice([OK, FAIL])) == []
+        assert snapshot(s) == before
+        if cancel_midway and rng.random() < 0.2:
+            actions += s.cancel("stop")
+            before = snapshot(s)
+            assert s.cancel("stop again") == []
+            assert snapshot(s) == before
+        running += [a.key for a in actions if isinstance(a, StartJob)]
+        assert s.done == (not s.running and len(s.outcomes) == len(plan.jobs))
+        assert not (s.done and running)
+    assert s.done
+
+
 def test_expected_needs_context_is_what_a_job_gets_when_its_needs_succeed() -> None:
     s = scheduler("""
 jobs:

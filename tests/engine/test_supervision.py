@@ -16,6 +16,7 @@ from actors.services import Services
 from actors.supervisor import ChildSpec, Supervisor, SupervisorConfig
 from broker.memory import MemoryQueue
 from store.changes import ChangeFeed
+from tests.engine.twice import TwiceSupervisor
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,9 @@ def queue() -> Iterator[MemoryQueue]:
     q.close()
 
 
-def start_supervisor(queue: MemoryQueue, budget: int,
-                     fatal: list[str], fatal_event: threading.Event) -> tuple[Any, Services]:
+def start_supervisor(queue: MemoryQueue, budget: int, fatal: list[str],
+                     fatal_event: threading.Event,
+                     kind: type[Supervisor] = Supervisor) -> tuple[Any, Services]:
     services = Services(feed=ChangeFeed(), gate=LineGate(), owner="test")
 
     def on_fatal(reason: str) -> None:
@@ -61,7 +63,7 @@ def start_supervisor(queue: MemoryQueue, budget: int,
     config = SupervisorConfig(restart_budget=budget, backoff_initial_s=0.01,
                               reconcile_every_s=3600)
     specs = [ChildSpec("fragile", lambda hook: Fragile.start(hook))]
-    ref = Supervisor.start(services, queue, specs, config, on_fatal)
+    ref = kind.start(services, queue, specs, config, on_fatal)
     ref.proxy().ping().get(timeout=10)  # on_start (children started) has run
     return ref, services
 
@@ -99,6 +101,24 @@ def test_crashing_past_the_budget_escalates(queue: MemoryQueue) -> None:
         services.get("fragile").tell(Crash())
         assert fatal_event.wait(5), "the supervisor did not escalate"
         assert "fragile" in fatal[0] and "crashed" in fatal[0]
+    finally:
+        sup.stop(block=True, timeout=10)
+        pykka.ActorRegistry.stop_all(block=True, timeout=5)
+
+
+def test_a_repeated_crash_report_restarts_the_child_once(queue: MemoryQueue) -> None:
+    events = [threading.Event() for _ in range(3)]
+    Fragile.starts = events
+    sup, services = start_supervisor(queue, budget=3, fatal=[], fatal_event=threading.Event(),
+                                     kind=TwiceSupervisor)  # handles every message twice
+    try:
+        assert events[0].wait(5)
+        services.get("fragile").tell(Crash())
+        assert events[1].wait(5), "the child was not restarted"
+        sup.proxy().ping().get(timeout=5)
+        counters = sup.proxy().counters.get(timeout=5)
+        assert counters["restarts_fragile"] == 1
+        assert not events[2].is_set()
     finally:
         sup.stop(block=True, timeout=10)
         pykka.ActorRegistry.stop_all(block=True, timeout=5)

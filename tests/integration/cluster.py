@@ -354,6 +354,19 @@ class Cluster:
         return {row[0]: row[1] for row in rows}
 
     @contextlib.contextmanager
+    def rows_locked(self, table: str, ids: Sequence[int]) -> Iterator[None]:
+        """Rows of ``table`` locked (FOR UPDATE) by a transaction of the test while
+        inside, as a slow writer would hold them."""
+        conn = psycopg2.connect(self.database_url, connect_timeout=5)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) FOR UPDATE", [list(ids)])
+            yield
+        finally:
+            conn.rollback()
+            conn.close()
+
+    @contextlib.contextmanager
     def database_unavailable(self) -> Iterator[None]:
         """No connection to the cluster's database (and only it) while inside."""
         admin = _admin_connection(self.admin_url)
@@ -376,6 +389,10 @@ class Cluster:
     def dead_letters(self) -> list[bytes]:
         """Bodies waiting in the dead-letter queue (taken off it)."""
         return rabbit.drain(self.amqp_url, f"{self.queue}.dead")
+
+    def ready(self) -> int:
+        """Build messages waiting in the queue, not delivered to any executor yet."""
+        return rabbit.ready_count(self.amqp_url, self.queue)
 
     def consumers(self) -> int:
         """Consumers of the build queue now (one per connected executor)."""

@@ -24,15 +24,17 @@ def pytest_runtest_makereport(
 def make_cluster(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Callable[..., Cluster]]:
-    """``make_cluster(executors=2, env={...})`` → a started Cluster, torn down after the
-    test whatever happens; on failure the processes' output tails are printed."""
+    """``make_cluster(executors=2, env={...}, unconsumed=False)`` → a started Cluster,
+    torn down after the test whatever happens; on failure the processes' output tails are
+    printed."""
     postgres = require_postgres()
     amqp = require_rabbitmq()
     clusters: list[Cluster] = []
 
-    def make(executors: int = 2, env: dict[str, str] | None = None) -> Cluster:
+    def make(executors: int = 2, env: dict[str, str] | None = None,
+             unconsumed: bool = False) -> Cluster:
         cluster = Cluster(tmp_path / f"cluster-{len(clusters)}", postgres, amqp,
-                          executors=executors, env=env)
+                          executors=executors, env=env, unconsumed=unconsumed)
         clusters.append(cluster)
         cluster.start()
         return cluster

@@ -56,6 +56,22 @@ def consumer_count(url: str, queue: str) -> int:
             connection.close()
 
 
+def ready_count(url: str, queue: str) -> int:
+    """Messages of ``queue`` waiting for a consumer (not delivered); -1 while the broker
+    cannot be reached."""
+    try:
+        connection = _connect(url)
+    except pika.exceptions.AMQPError:
+        return -1
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+    except pika.exceptions.AMQPError:
+        return -1
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
 def delete(url: str, *, queues: Sequence[str], exchanges: Sequence[str]) -> None:
     """Delete ``queues`` and ``exchanges`` where they exist; a broker that is down is
     left alone (nothing to clean then)."""

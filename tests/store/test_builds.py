@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import peewee
 import pytest
 
 import store
-from store import BuildRecord, PipelineRecord
-from workflow.states import BuildStatus
+from store import BuildRecord, JobInit, PipelineRecord
+from workflow.states import BuildStatus, JobStatus
 
 
 def _build(pipeline: PipelineRecord, **kwargs: object) -> BuildRecord:
@@ -98,15 +99,64 @@ def test_list_builds_filters_and_pages_newest_first(pipeline: PipelineRecord) ->
     assert [b.id for b in store.list_builds(triggered_by="bo")] == [theirs.id]
 
 
-def test_outbox_lists_unpublished_queued_builds(pipeline: PipelineRecord) -> None:
+def test_outbox_claims_unpublished_queued_builds(pipeline: PipelineRecord) -> None:
     waiting, published, cancelled = (_build(pipeline) for _ in range(3))
     store.mark_published(published.id)
     store.request_cancel(cancelled.id)
-    assert store.unpublished_builds(older_than_s=3600) == []
-    assert [b.id for b in store.unpublished_builds(older_than_s=0)] == [waiting.id]
+    assert store.claim_unpublished(older_than_s=3600, claim_s=60) == []
+    assert store.claim_unpublished(older_than_s=0, claim_s=60) == [(waiting.id, 1)]
+    assert store.claim_unpublished(older_than_s=0, claim_s=60) == []  # claimed: not again
     assert store.get_build(published.id).published
     with pytest.raises(store.NotFound):
         store.mark_published(published.id + 100)
+    with pytest.raises(ValueError, match="claim_s"):
+        store.claim_unpublished(older_than_s=0, claim_s=0)
+
+
+def test_a_claim_on_the_outbox_runs_out(pipeline: PipelineRecord) -> None:
+    # A reconciler that claimed and died before publishing leaves the build to the next.
+    build = _build(pipeline)
+    assert store.claim_unpublished(older_than_s=0, claim_s=5) == [(build.id, 1)]
+    later = store.utcnow() + timedelta(seconds=6)
+    assert store.claim_unpublished(older_than_s=0, claim_s=5, now=later) == [(build.id, 1)]
+    store.mark_published(build.id)
+    much_later = later + timedelta(seconds=60)
+    assert store.claim_unpublished(older_than_s=0, claim_s=5, now=much_later) == []
+
+
+def test_two_reconcilers_claim_disjoint_outbox_rows(pipeline: PipelineRecord) -> None:
+    ids = {_build(pipeline).id for _ in range(30)}
+    claimed: list[list[tuple[int, int]]] = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        claimed = list(pool.map(
+            lambda _: store.claim_unpublished(older_than_s=0, claim_s=60, limit=10), range(6)))
+    flat = [build_id for rows in claimed for build_id, _ in rows]
+    assert len(flat) == len(set(flat)) == len(ids), claimed
+    assert set(flat) == ids
+
+
+def test_a_build_is_final_only_when_no_attempt_of_its_jobs_runs(
+        pipeline: PipelineRecord) -> None:
+    build = _build(pipeline)
+    assert store.claim_build(build.id, "ex-1", 30) is not None
+    first, = store.create_jobs(build.id, [JobInit("a", "a", "a", (), {}, 1)])
+    store.update_job(first.id, status=JobStatus.FAILED, reason="executor lost", finished=True)
+    second, = store.create_jobs(build.id, [JobInit("a", "a", "a", (), {}, 2)])
+    assert store.start_job(second.id, [])
+    with pytest.raises(store.JobsStillRunning, match="'a' attempt 2 still running"):
+        store.finish_build(build.id, BuildStatus.SUCCEEDED, "all jobs succeeded", settled=True)
+    assert store.get_build(build.id).status == BuildStatus.RUNNING
+    store.finish_job(second.id, status=JobStatus.SUCCEEDED, reason="succeeded")
+    done = store.finish_build(build.id, BuildStatus.SUCCEEDED, "all jobs succeeded",
+                              settled=True)
+    assert done.status == BuildStatus.SUCCEEDED
+    # Without `settled` (an error, a crash) the build ends whatever its jobs do.
+    other = _build(pipeline)
+    assert store.claim_build(other.id, "ex-1", 30) is not None
+    (row,) = store.create_jobs(other.id, [JobInit("a", "a", "a", (), {}, 1)])
+    assert store.start_job(row.id, [])
+    assert store.finish_build(other.id, BuildStatus.ERROR, "internal").status == \
+        BuildStatus.ERROR
 
 
 def test_terminal_states_are_sticky(pipeline: PipelineRecord) -> None:

@@ -30,9 +30,10 @@ def test_live_lease_keeps_other_owners_out(build: BuildRecord) -> None:
     first = store.claim_build(build.id, "ex-1", 30)
     assert first is not None
     assert store.claim_build(build.id, "ex-2", 30) is None
-    again = store.claim_build(build.id, "ex-1", 60)  # the owner re-claims (a redelivery)
-    assert again is not None and again.owner == "ex-1"
-    assert again.started_at == first.started_at
+    again = store.claim(build.id, "ex-1", 60)  # a replayed claim: held, not taken over
+    assert again is not None and again.build.owner == "ex-1"
+    assert again.kind is store.ClaimKind.HELD
+    assert again.build.started_at == first.started_at
     assert store.expired_builds() == []
 
 
@@ -84,3 +85,36 @@ def test_claim_of_unknown_build_is_not_found(build: BuildRecord) -> None:
         store.claim_build(build.id + 1, "ex-1", 30)
     with pytest.raises(ValueError, match="lease_s"):
         store.claim_build(build.id, "ex-1", 0)
+
+
+def test_a_claim_says_whether_it_started_took_over_or_already_held_the_build(
+        pipeline: PipelineRecord) -> None:
+    build, _ = store.create_build(pipeline.id, workflow_yaml="s")
+    started = store.claim(build.id, "ex-1", 30)
+    assert started is not None and started.kind is store.ClaimKind.STARTED
+    assert started.build.lease_until is not None
+    held = store.claim(build.id, "ex-1", 30)
+    assert held is not None and held.kind is store.ClaimKind.HELD
+    assert store.claim(build.id, "ex-2", 30) is None
+    # Expired, even ex-1's own lease is an orphan's: whoever claims it takes it over.
+    later = started.build.lease_until + timedelta(seconds=1)
+    mine = store.claim(build.id, "ex-1", 30, now=later)
+    assert mine is not None and mine.kind is store.ClaimKind.TAKEN_OVER
+    assert store.release_build(build.id, "ex-1")
+    taken = store.claim(build.id, "ex-2", 30)
+    assert taken is not None and taken.kind is store.ClaimKind.TAKEN_OVER
+    assert taken.build.owner == "ex-2"
+    store.finish_build(build.id, BuildStatus.SUCCEEDED, "done")
+    assert store.claim(build.id, "ex-2", 30) is None
+
+
+def test_of_many_claimers_of_an_orphan_one_takes_it_over(pipeline: PipelineRecord) -> None:
+    build, _ = store.create_build(pipeline.id, workflow_yaml="s")
+    first = store.claim_build(build.id, "dead", 30)
+    assert first is not None and first.lease_until is not None
+    later = first.lease_until + timedelta(seconds=1)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: store.claim(build.id, f"ex-{i}", 30, now=later),
+                                range(8)))
+    winners = [r for r in results if r is not None]
+    assert [w.kind for w in winners] == [store.ClaimKind.TAKEN_OVER]
