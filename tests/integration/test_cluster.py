@@ -211,9 +211,12 @@ def test_poison_messages_are_dead_lettered_and_consumption_goes_on(
 
 def test_sigterm_hands_builds_over_and_exits_0(make_cluster: Callable[..., Cluster],
                                               tmp_path: Path) -> None:
-    cluster = make_cluster(executors=2)  # CONVEYOR_DRAIN_S=1: builds outlast the drain
+    # CONVEYOR_DRAIN_S bounds the whole shutdown: half of it drains, half stops the
+    # actors, which a loaded 2-core machine needs more than 0.5 s for. Jobs of 4 s
+    # outlast the 1.5 s drain, so builds are handed over.
+    cluster = make_cluster(executors=2, env={"CONVEYOR_DRAIN_S": "3"})
     shared = tmp_path / "completed.txt"
-    cluster.create_pipeline("slow", numbered_workflow(shared))
+    cluster.create_pipeline("slow", numbered_workflow(shared, pause="0.1"))
     ids = cluster.submit("slow", 4)
     leaving, staying = cluster.executors
     leaving_id = leaving.executor_id
