@@ -31,7 +31,6 @@ from pykka.typing import ActorMemberMixin, proxy_method
 import actors.k8s_calls as calls
 import store
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
-from actors.description import ActorDescription
 from actors.k8s_calls import (
     Created,
     CreateFailed,
@@ -58,6 +57,7 @@ from actors.services import Services
 from k8s import classify
 from k8s.client import KubeApi, KubeError
 from k8s.manifests import CONTAINER_NAME, MANAGED_SELECTOR
+from observability.description import ActorDescription
 from workflow.states import JobStatus
 
 __all__ = ["K8sActor", "K8sActorProxy", "K8sSettings"]

@@ -14,10 +14,10 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.description import ActorDescription
 from actors.k8s_actor import K8sActor
 from k8s.emulator import Emulator, Settings
 from k8s.manifests import JOB_KEY_ANNOTATION
+from observability.description import ActorDescription
 from tests.engine.harness import Engine, engine
 from tests.k8s.helpers import NS
 

@@ -146,7 +146,8 @@ def _fake_runtime(depth: int, *, executor: bool = False) -> Any:
     return SimpleNamespace(
         config=SimpleNamespace(runs_executor=executor), supervisor=None,
         fatal=threading.Event(), fatal_reason="", stopping=threading.Event(),
-        server=object(), port=1, queue=SimpleNamespace(depth=lambda: depth))
+        server=object(), port=1, queue=SimpleNamespace(depth=lambda: depth),
+        saturation=lambda: None)
 
 
 def test_readiness_names_the_queue_when_the_broker_cannot_say() -> None:
