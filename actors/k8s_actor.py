@@ -57,6 +57,7 @@ from actors.services import Services
 from k8s import classify
 from k8s.client import KubeApi, KubeError
 from k8s.manifests import CONTAINER_NAME, MANAGED_SELECTOR
+from observability import metrics
 from observability.description import ActorDescription
 from workflow.states import JobStatus
 
@@ -73,7 +74,8 @@ class K8sActor(ConveyorActor):
         super().__init__("backend/kubernetes", on_crash=on_crash)
         self.services = services
         self.settings = settings
-        self.api = KubeApi(settings.configuration, settings.namespace)
+        self.api = KubeApi(settings.configuration, settings.namespace,
+                           on_error=metrics.k8s_api_error)
         self.trackers: dict[str, Tracker] = {}  # RunJob.name -> tracker
         self.by_k8s_name: dict[str, str] = {}  # Kubernetes Job name -> RunJob.name
         self.pods: dict[str, tuple[dict[str, Any], bool]] = {}  # Job name -> (pod, deleted)

@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import urllib3
-
 from actors.base import ActorThread
 from k8s import classify
 from k8s.client import KubeApi, KubeError, Stream, retrying
@@ -82,7 +80,7 @@ class PodWatch:
                 log.info("pod watch: resourceVersion %s expired, listing again",
                          self.resource_version)
                 self.resource_version = ""
-            except (KubeError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            except (KubeError, OSError, ValueError) as exc:
                 if stop.is_set():
                     return
                 self.stats["watch_errors"] += 1
