@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any, cast
 
 import grpc
-import peewee
 import pykka
 
 import store
@@ -103,7 +102,7 @@ def open_store(config: Config, *, stop: threading.Event | None = None,
             raise StartCancelled("stopped while opening the database") from None
         if isinstance(exc, store.StoreError):
             raise StartFailed(str(exc)) from None
-        if isinstance(exc, peewee.PeeweeException):
+        if isinstance(exc, store.DatabaseFailure):
             raise StartFailed(f"the database failed: {_first_line(exc)}") from None
         raise
     return []
