@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import actors.local_actor as local_actor
-from tests.engine.harness import engine
+from support.harness import engine
 
 
 def raw_spawn_rate(count: int, concurrency: int) -> float:

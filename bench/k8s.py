@@ -42,10 +42,10 @@ from pathlib import Path
 import actors.job_actor as job_actor
 import actors.k8s_calls as k8s_calls
 import actors.k8s_watch as k8s_watch
-from k8s.emulator import Emulator, Settings
-from k8s.emulator.remote import RemoteEmulator, spawn_emulator
 from k8s.manifests import job_name
-from tests.engine.harness import engine
+from support.harness import engine
+from support.k8s_emulator import Emulator, Settings
+from support.k8s_emulator.remote import RemoteEmulator, spawn_emulator
 
 
 def percentile(values: list[float], q: float) -> float:

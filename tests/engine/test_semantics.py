@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.v1 import pipeline_pb2
-from tests.engine.harness import Barrier, Engine, engine, matrix
+from support.harness import Barrier, Engine, engine, matrix
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from observability.probes import RuntimeProbes, run_checks
 from observability.server import THREAD_NAME, ListenError, parse_listen
 from runtime import Config, Runtime
 from runtime_config import ListenFailed
+from support.harness import engine
 from tests.cli.processes import fresh_pg as fresh_pg
 from tests.cli.processes import pg_execute
-from tests.engine.harness import engine
 from tests.observability.conftest import http_get
 
 NAMES = (

@@ -30,8 +30,8 @@ import psycopg2  # type: ignore[import-untyped]
 
 from conveyor.v1 import pipeline_pb2
 from rpc.client import Client, connect
-from tests.integration import rabbit
-from tests.integration.processes import ROOT, Process, issue_admin_token
+from support import rabbit
+from support.cluster_processes import ROOT, Process, issue_admin_token
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "ERROR")
 START_TIMEOUT_S = 30.0
