@@ -22,6 +22,7 @@ from actors.messages import RunJob
 from k8s import classify
 from k8s.client import KubeApi, KubeError, retrying
 from k8s.manifests import build_job_manifest
+from runtime_config import DEFAULT_IMAGE, K8S_PENDING_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,9 @@ class K8sSettings:
 
     configuration: Any  # kubernetes.client.Configuration
     namespace: str
-    default_image: str = "ubuntu:24.04"
+    default_image: str = DEFAULT_IMAGE
     runs_on_images: Mapping[str, str] = field(default_factory=dict)
-    pending_timeout_s: float = 120.0  # image pull errors / unschedulable → failure
+    pending_timeout_s: float = K8S_PENDING_TIMEOUT_S
     infra_retries: int = 2
     watch_timeout_s: int = 300
     ttl_s: int = 3600

@@ -58,7 +58,7 @@ from broker.amqp_support import (
     log,
     open_with_backoff,
 )
-from broker.base import BrokerError, Delivery
+from broker.base import QUEUE_NAME, QUEUE_PREFIX, BrokerError, Delivery
 
 _SCHEMES = ("amqp", "amqps")
 
@@ -70,8 +70,8 @@ class AmqpQueue:
         self,
         url: str,
         *,
-        queue: str = "conveyor.builds",
-        prefix: str = "conveyor",
+        queue: str = QUEUE_NAME,
+        prefix: str = QUEUE_PREFIX,
         delivery_limit: int = 5,
         heartbeat: int = 30,
         publish_timeout: float = 10.0,
