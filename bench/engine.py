@@ -24,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import actors.local_actor as local_actor
+from observability import trace
 from support.harness import engine
 
 
@@ -73,12 +73,11 @@ def main() -> int:
             chain = "jobs:\n  c0: {steps: [{run: 'true'}]}\n" + "".join(
                 f"  c{i}: {{needs: c{i - 1}, steps: [{{run: 'true'}}]}}\n"
                 for i in range(1, args.chain))
-            local_actor.TIMELINE = []
-            result = eng.run(chain, timeout=600)
-            timeline, local_actor.TIMELINE = local_actor.TIMELINE, None
+            with trace.recording() as marks:
+                result = eng.run(chain, timeout=600)
             assert result.status == "SUCCEEDED", result.build.reason
             rows = {j.key: j.id for j in result.build.jobs}
-            events = {(name, kind): t for name, kind, t in timeline}
+            events = {(name, kind): t for name, kind, t in marks if kind in ("spawn", "exit")}
             by_row = {int(name.split("-j")[1].split("-")[0]): name for name, _ in events}
             edges = []
             for i in range(1, args.chain):
