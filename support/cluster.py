@@ -1,4 +1,4 @@
-"""A Conveyor cluster of real OS processes for end-to-end tests (DESIGN.md §10).
+"""A Conveyor cluster of real OS processes for end-to-end tests and benches.
 
 One ``serve --role pipeline`` process and N ``serve --role executor`` processes run on a
 fresh PostgreSQL database of their own and on the real RabbitMQ under queue names of

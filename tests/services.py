@@ -1,7 +1,7 @@
 """Reachability of the real services tests need.
 
 Where a service is not reachable the tests that need it skip with a loud reason — except
-under CI=true, where they fail (DESIGN.md §10).
+under CI=true, where they fail.
 """
 
 from __future__ import annotations

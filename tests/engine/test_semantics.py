@@ -1,4 +1,4 @@
-"""Engine semantics (DESIGN.md §4, issue 3 point 5), each through the real gRPC API."""
+"""Engine semantics (issue 3 point 5), each through the real gRPC API."""
 
 from __future__ import annotations
 
