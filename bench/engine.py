@@ -24,7 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from actors.logbatch import LINE_OVERHEAD
 from observability import trace
+from runtime_config import MAX_JOB_LOG_BYTES
 from support.harness import engine
 
 
@@ -59,7 +61,11 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, \
             engine(Path(tmp), max_jobs=args.concurrency, max_builds=4,
-                   local_trusted=not args.sandbox) as eng:
+                   local_trusted=not args.sandbox,
+                   # The ingest run's log must not stop at the default cap (64 MiB is
+                   # ~800,000 of its lines): it measures ingest, not truncation.
+                   max_job_log_bytes=max(MAX_JOB_LOG_BYTES,
+                                         args.lines * (81 + LINE_OVERHEAD))) as eng:
             wide = "jobs:\n" + "".join(
                 f"  j{i}: {{steps: [{{run: 'true'}}]}}\n" for i in range(args.jobs))
             start = time.perf_counter()
