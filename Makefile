@@ -25,9 +25,11 @@ test: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
+# lint-imports checks the layers: the contracts in pyproject.toml [tool.importlinter].
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 # Regenerate conveyor/v1 from proto/ (a test fails when it is stale).
 proto: $(STAMP)

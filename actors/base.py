@@ -12,8 +12,8 @@ from typing import Any
 
 import pykka
 
-from actors.description import ActorDescription
 from actors.messages import Describe
+from observability.description import ActorDescription
 
 log = logging.getLogger(__name__)
 

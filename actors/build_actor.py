@@ -49,14 +49,13 @@ from actors.warm_jobs import Warmed, WarmFailed, WarmJobs
 from broker.base import Delivery
 from observability import metrics
 from observability.timings import BuildTimings
+from runtime_config import LEASE_S
 from store.records import BuildRecord, JobRecord
 from workflow.errors import WorkflowInvalid
 from workflow.model import JobSpec
 from workflow.states import BuildStatus, JobStatus
 
 log = logging.getLogger(__name__)
-
-LEASE_S = 30.0
 
 
 class BuildActor(ConveyorActor):

@@ -11,8 +11,8 @@ from typing import Any
 
 import pykka
 
-from actors.description import ActorDescription
 from actors.messages import Describe
+from observability.description import ActorDescription
 
 
 def describe_all(timeout: float = 0.5) -> list[ActorDescription]:

@@ -36,7 +36,7 @@ from actors.messages import (
     StopJob,
 )
 from actors.services import Services
-from observability import metrics
+from observability import metrics, trace
 from store.records import StepUpdate
 from workflow.expressions import ExpressionError
 from workflow.markers import JobOutput, StepFinished, StepStarted, new_nonce
@@ -45,9 +45,6 @@ from workflow.states import JobStatus, StepStatus
 
 log = logging.getLogger(__name__)
 
-# Benchmarks set this to a list to receive (build id, job key, monotonic time) when a job
-# hands its RunJob to the backend.
-TIMELINE: list[tuple[int, str, float]] | None = None
 
 _STEP_STATUS = {
     "success": StepStatus.SUCCEEDED,
@@ -88,8 +85,8 @@ class Prepared:
 
 def note_launch(build_id: int, key: str) -> None:
     """For benchmarks: the moment a job's RunJob is handed to the backend."""
-    if TIMELINE is not None:
-        TIMELINE.append((build_id, key, time.monotonic()))
+    if trace.tracing():
+        trace.mark(trace.launch_subject(build_id, key), "launch")
 
 
 class JobActor(ConveyorActor):

@@ -28,10 +28,8 @@ from typing import Any
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
-import actors.k8s_calls as calls
 import store
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
-from actors.description import ActorDescription
 from actors.k8s_calls import (
     Created,
     CreateFailed,
@@ -58,6 +56,8 @@ from actors.services import Services
 from k8s import classify
 from k8s.client import KubeApi, KubeError
 from k8s.manifests import CONTAINER_NAME, MANAGED_SELECTOR
+from observability import metrics, trace
+from observability.description import ActorDescription
 from workflow.states import JobStatus
 
 __all__ = ["K8sActor", "K8sActorProxy", "K8sSettings"]
@@ -73,7 +73,8 @@ class K8sActor(ConveyorActor):
         super().__init__("backend/kubernetes", on_crash=on_crash)
         self.services = services
         self.settings = settings
-        self.api = KubeApi(settings.configuration, settings.namespace)
+        self.api = KubeApi(settings.configuration, settings.namespace,
+                           on_error=metrics.k8s_api_error)
         self.trackers: dict[str, Tracker] = {}  # RunJob.name -> tracker
         self.by_k8s_name: dict[str, str] = {}  # Kubernetes Job name -> RunJob.name
         self.pods: dict[str, tuple[dict[str, Any], bool]] = {}  # Job name -> (pod, deleted)
@@ -151,8 +152,7 @@ class K8sActor(ConveyorActor):
             existing.run = run
             return
         name = attempt_job_name(run.build_id, run.job_key, run.attempt, 0)
-        if calls.TIMELINE is not None:
-            calls.TIMELINE.append((name, "run", time.monotonic()))
+        trace.mark(name, "run")
         tracker = Tracker(run=run, k8s_name=name, nonce=run.nonce, created_at=time.monotonic())
         self.trackers[run.name] = tracker
         self.by_k8s_name[name] = run.name
@@ -329,8 +329,8 @@ class K8sActor(ConveyorActor):
 
     def _log_drained(self, msg: LogDrained) -> None:
         tracker = self.trackers.get(msg.handle)
-        if calls.TIMELINE is not None and tracker is not None:
-            calls.TIMELINE.append((tracker.k8s_name, "drained", time.monotonic()))
+        if tracker is not None:
+            trace.mark(tracker.k8s_name, "drained")
         if tracker is None or msg.pod_uid != tracker.pod_uid:
             return
         tracker.drained = True
@@ -360,8 +360,7 @@ class K8sActor(ConveyorActor):
                     run.release_to,
                     JobFinished(run.job_key, JobStatus.SUCCEEDED.value, "succeeded", {}))
                 tell_safely(run.reply_to, ExitKnown(0, released=released, at=at))
-                if calls.TIMELINE is not None:
-                    calls.TIMELINE.append((tracker.k8s_name, "known", time.monotonic()))
+                trace.mark(tracker.k8s_name, "known")
             return
         run = tracker.run
         cancelled = tracker.cancel_reason is not None
@@ -393,8 +392,7 @@ class K8sActor(ConveyorActor):
         self.waiting_sync.discard(handle)
         self.counters["jobs_finished"] += 1
         tell_safely(tracker.run.reply_to, exited)
-        if calls.TIMELINE is not None:
-            calls.TIMELINE.append((tracker.k8s_name, "exited", time.monotonic()))
+        trace.mark(tracker.k8s_name, "exited")
 
     # -- cancelling ------------------------------------------------------------------------
     def _stop_job(self, msg: StopJob) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,14 +21,12 @@ from actors.messages import RunJob
 from k8s import classify
 from k8s.client import KubeApi, KubeError, retrying
 from k8s.manifests import build_job_manifest
+from observability import trace
+from runtime_config import DEFAULT_IMAGE, K8S_PENDING_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 360 * 60.0  # GitHub's default job timeout
-# Benchmarks set this to a list to receive (Kubernetes Job name, event, monotonic time):
-# "run" (RunJob received), "create" (just before the create request), "drained" (its
-# log is read), "exited" (JobExited told).
-TIMELINE: list[tuple[str, str, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,9 @@ class K8sSettings:
 
     configuration: Any  # kubernetes.client.Configuration
     namespace: str
-    default_image: str = "ubuntu:24.04"
+    default_image: str = DEFAULT_IMAGE
     runs_on_images: Mapping[str, str] = field(default_factory=dict)
-    pending_timeout_s: float = 120.0  # image pull errors / unschedulable → failure
+    pending_timeout_s: float = K8S_PENDING_TIMEOUT_S
     infra_retries: int = 2
     watch_timeout_s: int = 300
     ttl_s: int = 3600
@@ -151,8 +148,7 @@ class JobCalls:
         try:
             for _ in range(3):
                 try:
-                    if TIMELINE is not None:
-                        TIMELINE.append((name, "create", time.monotonic()))
+                    trace.mark(name, "create")
                     call(self.api.create_job, manifest)
                     self.tell(Created(run.name, name, run.nonce, False, None))
                     return

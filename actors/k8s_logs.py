@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pykka
-import urllib3
 
 import store
 from actors.base import ActorThread, tell_safely
@@ -210,7 +209,7 @@ class LogFollower:
         try:
             for chunk in stream.chunks():
                 reading.feed(reader.feed(chunk))
-        except (urllib3.exceptions.HTTPError, OSError, KubeError) as exc:
+        except (OSError, KubeError) as exc:
             if not stop.is_set():
                 log.info("job %s: log stream of %s broke, reconnecting: %s",
                          self.run.job_key, self.pod, exc)

@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
-
-import urllib3
 
 from actors.base import ActorThread
 from k8s import classify
 from k8s.client import KubeApi, KubeError, Stream, retrying
+from observability import trace
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +80,7 @@ class PodWatch:
                 log.info("pod watch: resourceVersion %s expired, listing again",
                          self.resource_version)
                 self.resource_version = ""
-            except (KubeError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            except (KubeError, OSError, ValueError) as exc:
                 if stop.is_set():
                     return
                 self.stats["watch_errors"] += 1
@@ -165,11 +163,7 @@ class PodWatch:
             self.known.pop(uid, None)
         else:
             self.known[uid] = obj
-        if TIMELINE is not None and classify.phase(obj) == "Succeeded":
-            TIMELINE.append((classify.job_name_of(obj) or "", "succeeded", time.monotonic()))
+        if trace.tracing() and classify.phase(obj) == "Succeeded":
+            trace.mark(classify.job_name_of(obj) or "", "succeeded")
         self.on_event(str(kind), obj)
 
-
-# Benchmarks set this to a list to receive (job name, "succeeded", monotonic time) at the
-# arrival of each Succeeded pod event.
-TIMELINE: list[tuple[str, str, float]] | None = None

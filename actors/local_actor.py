@@ -31,13 +31,12 @@ from actors.messages import AppendLines, JobExited, JobLaunched, RunJob, StepEve
 from actors.sandbox import SANDBOX_PATH, Sandbox, probe_sandbox
 from actors.sandbox import command as sandbox_command
 from actors.services import Services
+from observability import trace
 from workflow.markers import MarkerError, OutputReader, Segment
 
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0
-# Benchmarks set this to a list to receive (handle, "spawn"|"exit", monotonic time).
-TIMELINE: list[tuple[str, str, float]] | None = None
 READ_SIZE = 1 << 16
 # Jobs write files as a login shell would, whatever mask the server keeps for its own.
 JOB_UMASK = 0o022
@@ -134,8 +133,7 @@ class _Process:
             tell_safely(run.reply_to, JobExited(None, refusal, infrastructure=True))
             self.actor.finished(run.name)
             return
-        if TIMELINE is not None:
-            TIMELINE.append((run.name, "spawn", time.monotonic()))
+        trace.mark(run.name, "spawn")
         try:
             self.proc = self._spawn()
         except OSError as exc:
@@ -169,8 +167,7 @@ class _Process:
         self._deliver(reader.close(), services)
         self.proc.stdout.close()
         code = self.proc.wait()
-        if TIMELINE is not None:
-            TIMELINE.append((run.name, "exit", time.monotonic()))
+        trace.mark(run.name, "exit")
         if code < 0:
             code = 128 - code
         if timed_out:

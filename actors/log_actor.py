@@ -22,6 +22,7 @@ from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.logbatch import TRUNCATED_PREFIX, Chunk, LineGate, LogBatcher, StoredLog
 from actors.messages import AppendLines, FlushJob, LogsFlushed, Tick
 from observability import metrics
+from runtime_config import MAX_JOB_LOG_BYTES
 from store.changes import ChangeFeed
 from store.logs import log_extent
 from store.records import LogChunkInit
@@ -41,7 +42,7 @@ class LogActor(ConveyorActor):
         max_lines: int = 20_000,
         max_bytes: int = 4 << 20,
         max_age_s: float = 0.1,
-        max_job_bytes: int = 64 << 20,
+        max_job_bytes: int = MAX_JOB_LOG_BYTES,
         on_crash: FailureHook | None = None,
     ) -> None:
         super().__init__("logs", on_crash=on_crash)

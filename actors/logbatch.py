@@ -11,6 +11,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from runtime_config import MAX_JOB_LOG_BYTES
+
 # What a line costs in memory besides its characters (a str object and a tuple slot).
 LINE_OVERHEAD = 64
 CHUNK_BYTES = 1 << 20  # stored chunks stay about this size (more only for one long line)
@@ -81,7 +83,7 @@ class LogBatcher:
 
     def __init__(self, *, max_lines: int = 5_000, max_bytes: int = 4 << 20,
                  max_age_s: float = 0.1, chunk_bytes: int = CHUNK_BYTES,
-                 max_job_bytes: int = 64 << 20) -> None:
+                 max_job_bytes: int = MAX_JOB_LOG_BYTES) -> None:
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s

@@ -1,7 +1,8 @@
 """Messages between actors: frozen dataclasses, never mutated after sending.
 
-Direction follows DESIGN.md §3: asks go down (supervisor → build → job), tells go up
-(job → build → supervisor); backends and the log actor tell the job actor what they see.
+Direction follows the actor tree (README, Architecture): asks go down (supervisor →
+build → job), tells go up (job → build → supervisor); backends and the log actor tell
+the job actor what they see.
 """
 
 from __future__ import annotations

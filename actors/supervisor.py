@@ -41,6 +41,7 @@ from actors.slots import JobSlots
 from broker.base import BrokerError, BuildQueue
 from conveyor.v1 import executor_pb2
 from observability import metrics
+from runtime_config import LEASE_S, MAX_BUILDS, MAX_JOBS, RECONCILE_S
 from workflow.states import BuildStatus
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,12 @@ class _Child:
 
 @dataclass(frozen=True)
 class SupervisorConfig:
-    max_builds: int = 32
+    max_builds: int = MAX_BUILDS
     # Builds of dead executors taken over beyond max_builds (None: as many again).
     takeover_headroom: int | None = None
-    max_jobs: int = 64
-    lease_s: float = 30.0
-    reconcile_every_s: float = 5.0
+    max_jobs: int = MAX_JOBS
+    lease_s: float = LEASE_S
+    reconcile_every_s: float = RECONCILE_S
     republish_after_s: float = 10.0
     restart_budget: int = 5  # restarts allowed per child ...
     restart_window_s: float = 60.0  # ... within this window

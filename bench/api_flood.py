@@ -41,10 +41,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import store
-from actors.description import RuntimeInfo
 from broker.memory import MemoryQueue
 from conveyor.v1 import identity_pb2
 from conveyor.v1 import pipeline_pb2 as pb
+from observability.description import RuntimeInfo
 from rpc import server as rpc_server
 from rpc import tokens
 from rpc.admin_service import AdminServicer

@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from conveyor.v1 import executor_pb2
-from tests.integration.cluster import Cluster
-from tests.services import AMQP_URL, POSTGRES_URL
+from support.cluster import Cluster
+from support.services import AMQP_URL, POSTGRES_URL
 
 
 def workflow(gate: Path, shared: Path) -> str:

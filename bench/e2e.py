@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.e2e [--builds 1000] [--paced 250] [--rate 50] [--log-lines 1000000]
 
 Starts one ``serve --role pipeline`` and two ``serve --role executor`` processes (the
-end-to-end test harness, ``tests/integration/cluster.py``) on a scratch database and
+end-to-end test harness, ``support/cluster.py``) on a scratch database and
 scratch queues, all removed afterwards. Prints, asserts nothing:
 
 - raw rates on this machine, so that ratios mean something: a bare gRPC unary call
@@ -41,8 +41,8 @@ import psycopg2  # type: ignore[import-untyped]
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conveyor.v1 import pipeline_pb2
-from tests.integration.cluster import TERMINAL, Cluster, ClusterError
-from tests.services import AMQP_URL, POSTGRES_URL
+from support.cluster import TERMINAL, Cluster, ClusterError
+from support.services import AMQP_URL, POSTGRES_URL
 
 SMALL = """jobs:
   a: {steps: [{run: 'true'}]}

@@ -24,8 +24,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import actors.local_actor as local_actor
-from tests.engine.harness import engine
+from actors.logbatch import LINE_OVERHEAD
+from observability import trace
+from runtime_config import MAX_JOB_LOG_BYTES
+from support.harness import engine
 
 
 def raw_spawn_rate(count: int, concurrency: int) -> float:
@@ -59,7 +61,11 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, \
             engine(Path(tmp), max_jobs=args.concurrency, max_builds=4,
-                   local_trusted=not args.sandbox) as eng:
+                   local_trusted=not args.sandbox,
+                   # The ingest run's log must not stop at the default cap (64 MiB is
+                   # ~800,000 of its lines): it measures ingest, not truncation.
+                   max_job_log_bytes=max(MAX_JOB_LOG_BYTES,
+                                         args.lines * (81 + LINE_OVERHEAD))) as eng:
             wide = "jobs:\n" + "".join(
                 f"  j{i}: {{steps: [{{run: 'true'}}]}}\n" for i in range(args.jobs))
             start = time.perf_counter()
@@ -73,12 +79,11 @@ def main() -> int:
             chain = "jobs:\n  c0: {steps: [{run: 'true'}]}\n" + "".join(
                 f"  c{i}: {{needs: c{i - 1}, steps: [{{run: 'true'}}]}}\n"
                 for i in range(1, args.chain))
-            local_actor.TIMELINE = []
-            result = eng.run(chain, timeout=600)
-            timeline, local_actor.TIMELINE = local_actor.TIMELINE, None
+            with trace.recording() as marks:
+                result = eng.run(chain, timeout=600)
             assert result.status == "SUCCEEDED", result.build.reason
             rows = {j.key: j.id for j in result.build.jobs}
-            events = {(name, kind): t for name, kind, t in timeline}
+            events = {(name, kind): t for name, kind, t in marks if kind in ("spawn", "exit")}
             by_row = {int(name.split("-j")[1].split("-")[0]): name for name, _ in events}
             edges = []
             for i in range(1, args.chain):

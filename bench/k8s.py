@@ -39,13 +39,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import actors.job_actor as job_actor
-import actors.k8s_calls as k8s_calls
-import actors.k8s_watch as k8s_watch
-from k8s.emulator import Emulator, Settings
-from k8s.emulator.remote import RemoteEmulator, spawn_emulator
 from k8s.manifests import job_name
-from tests.engine.harness import engine
+from observability import trace
+from support.harness import engine
+from support.k8s_emulator import Emulator, Settings
+from support.k8s_emulator.remote import RemoteEmulator, spawn_emulator
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -98,17 +96,14 @@ def main() -> int:
         warm = eng.run("jobs:\n  warm: {steps: [{run: 'true'}]}\n", timeout=60)
         assert warm.status == "SUCCEEDED", warm.build.reason
         emu.reset_stats()
-        k8s_calls.TIMELINE, k8s_watch.TIMELINE, job_actor.TIMELINE = [], [], []
         build_ids = []
         start = time.perf_counter()
-        for _ in range(args.repeat):
-            result = eng.run(text, timeout=900)
-            assert result.status == "SUCCEEDED", result.build.reason
-            build_ids.append(result.build.id)
+        with trace.recording() as marks:
+            for _ in range(args.repeat):
+                result = eng.run(text, timeout=900)
+                assert result.status == "SUCCEEDED", result.build.reason
+                build_ids.append(result.build.id)
         elapsed = time.perf_counter() - start
-        creates, succeeded = k8s_calls.TIMELINE, k8s_watch.TIMELINE
-        sent = job_actor.TIMELINE
-        k8s_calls.TIMELINE = k8s_watch.TIMELINE = job_actor.TIMELINE = None
         stats = emu.stats()
 
     by_verb = stats["by_verb"]
@@ -125,12 +120,12 @@ def main() -> int:
           f"{stats['watch_events_sent']}")
 
     first: dict[tuple[str, str], float] = {}
-    for name, kind, t in creates:
+    for name, kind, t in marks:
         first.setdefault((name, kind), t)
-    first_success: dict[str, float] = {}
-    for name, _kind, t in succeeded:
-        first_success.setdefault(name, t)
-    sent_at = {job_name(b, key, 1): t for b, key, t in sent}
+    first_success = {name: t for (name, kind), t in first.items() if kind == "succeeded"}
+    launched = {name: t for name, kind, t in marks if kind == "launch"}
+    sent_at = {job_name(b, key, 1): launched[trace.launch_subject(b, key)]
+               for b in build_ids for key in needs}
     latencies: list[float] = []
     stages: dict[str, list[float]] = {"succeeded event → result told (K8sActor)": [],
                                       "result told → dependent sends RunJob (engine)": [],

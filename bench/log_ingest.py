@@ -67,7 +67,7 @@ def _rss_mib() -> float:
 def _engine(tmp: Path, cap: int) -> Iterator[Any]:
     from rpc.client import connect
     from runtime import Config, Runtime
-    from tests.engine.harness import Engine
+    from support.harness import Engine
 
     env = {"CONVEYOR_MAX_JOB_LOG_BYTES": str(cap or 1 << 50)}
     cfg = Config.from_env(env=env, role="all", listen="127.0.0.1:0",
@@ -84,7 +84,7 @@ def _engine(tmp: Path, cap: int) -> Iterator[Any]:
 
 def _child(scenario: str, size: int, cap: int, read_back: bool) -> dict[str, object]:
     from conveyor.v1 import pipeline_pb2
-    from tests.engine.harness import JOB_STATUS
+    from support.harness import JOB_STATUS
 
     with tempfile.TemporaryDirectory() as tmp, _engine(Path(tmp), cap) as eng:
         before = _rss_mib()

@@ -22,7 +22,7 @@ import psycopg2  # type: ignore[import-untyped]
 import store
 from store.db import database, store_call
 from store.records import JobInit, LogChunkInit, StepUpdate
-from tests.services import POSTGRES_URL
+from support.services import POSTGRES_URL
 from workflow.states import BuildStatus, JobStatus, StepStatus
 
 YAML = "jobs:\n  a: {steps: [{run: 'true'}]}\n"

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import urllib.parse
 
-from broker.base import BrokerError, BuildQueue, Delivery
+from broker.base import QUEUE_NAME, QUEUE_PREFIX, BrokerError, BuildQueue, Delivery
 
 
 def open_queue(
     url: str,
     *,
-    queue: str = "conveyor.builds",
-    prefix: str = "conveyor",
+    queue: str = QUEUE_NAME,
+    prefix: str = QUEUE_PREFIX,
     delivery_limit: int = 5,
 ) -> BuildQueue:
     """Open the build queue named by ``url``.

@@ -29,7 +29,7 @@ RabbitMQ closes a channel whose delivery stays unacknowledged longer than its
 ``consumer_timeout`` (30 minutes by default), which would redeliver every message in
 flight on it. Builds run longer than that, so the engine acknowledges a ``BuildJob`` as
 soon as it has **claimed the build in the database**; from then on the database lease,
-not the message, keeps the build owned (DESIGN.md §5). Do not hold a build's message
+not the message, keeps the build owned. Do not hold a build's message
 unacknowledged for the build's duration.
 """
 
@@ -58,7 +58,7 @@ from broker.amqp_support import (
     log,
     open_with_backoff,
 )
-from broker.base import BrokerError, Delivery
+from broker.base import QUEUE_NAME, QUEUE_PREFIX, BrokerError, Delivery
 
 _SCHEMES = ("amqp", "amqps")
 
@@ -70,8 +70,8 @@ class AmqpQueue:
         self,
         url: str,
         *,
-        queue: str = "conveyor.builds",
-        prefix: str = "conveyor",
+        queue: str = QUEUE_NAME,
+        prefix: str = QUEUE_PREFIX,
         delivery_limit: int = 5,
         heartbeat: int = 30,
         publish_timeout: float = 10.0,

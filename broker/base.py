@@ -11,6 +11,10 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+# The AMQP queue, and the prefix of the exchanges (CONVEYOR_QUEUE_NAME, _PREFIX).
+QUEUE_NAME = "conveyor.builds"
+QUEUE_PREFIX = "conveyor"
+
 
 class BrokerError(Exception):
     """The broker could not take or give a message (after the adapter's own retries)."""

@@ -33,8 +33,9 @@ from cli.errors import Parser as Parser
 from cli.view import COLOURS, RESET
 from conveyor.v1 import common_pb2
 from rpc.client import Client, connect
+from runtime_config import LISTEN
 
-DEFAULT_ADDR = "127.0.0.1:50051"
+DEFAULT_ADDR = LISTEN  # where a server listens by default
 JSON_HELP = "print JSON on stdout (errors too, as {\"error\": {...}})"
 
 

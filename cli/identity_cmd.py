@@ -182,8 +182,6 @@ def admin_main(argv: list[str]) -> int:
     boot.add_argument("--json", action="store_true",
                       help="print JSON on stdout, errors included")
     args = p.parse_args(argv)
-    import peewee
-
     import store
     from rpc import tokens
     from rpc.validation import USER_NAME
@@ -224,7 +222,7 @@ def admin_main(argv: list[str]) -> int:
             delivered = True
     except store.InvalidState as exc:
         return fail("FAILED_PRECONDITION", str(exc))
-    except (store.StoreError, peewee.PeeweeException) as exc:
+    except (store.StoreError, store.DatabaseFailure) as exc:
         void = ": the token printed is void" if delivered else ""
         return fail("UNAVAILABLE", f"{exc}{void}")
     except OSError as exc:

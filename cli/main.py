@@ -1,4 +1,4 @@
-"""The `conveyor` command: one program, several roles and tools (DESIGN.md §2)."""
+"""The `conveyor` command: one program, several roles and tools."""
 
 from __future__ import annotations
 

@@ -17,7 +17,9 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-DEFAULT_ADDR = "127.0.0.1:50051"
+from runtime_config import LISTEN
+
+DEFAULT_ADDR = LISTEN  # where a server listens by default
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 

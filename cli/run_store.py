@@ -15,12 +15,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import peewee
-
 import store
 from rpc import tokens
 from runtime_config import Config
-from store.models import User
 
 RUN_USER = "local"
 TOKEN_TTL = timedelta(days=1)
@@ -50,16 +47,12 @@ def check_own_store(url: str) -> None:
     """Refuse a database that anyone but `conveyor run` has used: one with users other
     than :data:`RUN_USER` (a server's admin, its developers)."""
     try:
-        db = store.open_database(url, retry_s=0)
+        store.open_database(url, retry_s=0)
     except ValueError as exc:
         raise SharedStore(str(exc)) from None
     try:
-        with db.connection_context():
-            if not db.table_exists(User._meta.table_name):
-                return  # no schema yet: a new store
-            others = [row.name for row in User.select(User.name)
-                      .where(User.name != RUN_USER).order_by(User.id).limit(3)]
-    except (peewee.DatabaseError, store.StoreError) as exc:
+        others = store.user_names_except(RUN_USER, limit=3)
+    except store.StoreError as exc:
         raise SharedStore(f"cannot read the database: {exc}".strip()) from None
     finally:
         store.close_database()

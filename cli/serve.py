@@ -37,7 +37,7 @@ from runtime import (
     StartFailed,
     open_store,
 )
-from runtime_config import forget_secrets
+from runtime_config import LISTEN, forget_secrets
 
 log = logging.getLogger("conveyor.runtime")
 
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
                                             "CONVEYOR_DRAIN_S (default 60s).")
     p.add_argument("--role", choices=["all", "pipeline", "executor"], help=ROLE_HELP)
     p.add_argument("--listen", help="host:port to serve gRPC on "
-                                    "(CONVEYOR_LISTEN; default: 127.0.0.1:50051)")
+                                    f"(CONVEYOR_LISTEN; default: {LISTEN})")
     p.add_argument("--database-url", help=DATABASE_HELP)
     p.add_argument("--amqp-url", dest="queue_url",
                    help="the build queue (CONVEYOR_AMQP_URL; default: memory://, in-process)")

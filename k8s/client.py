@@ -31,8 +31,6 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from observability import metrics
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -104,17 +102,23 @@ def wrap(exc: BaseException, operation: str = "") -> KubeError:
     return KubeError(0, type(exc).__name__, str(exc)[:500], operation=operation)
 
 
-def translated(operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``fn``, turning any client, urllib3 or socket error into :class:`KubeError`."""
+ErrorCounter = Callable[[str, int | str], None]
+"""Told of each failed call: its verb as in RBAC (create, get, list, watch, delete) and
+the HTTP status, or ``connection`` when no response came back (the metrics count them)."""
+
+
+def translated(operation: str, fn: Callable[..., T], *args: Any,
+               on_error: ErrorCounter | None = None, **kwargs: Any) -> T:
+    """Call ``fn``, turning any client, urllib3 or socket error into :class:`KubeError`;
+    ``on_error`` is told of each, except the answers the backend expects."""
     try:
         return fn(*args, **kwargs)
     except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
         error = wrap(exc, operation)
         # 409 (a Job that exists: adoption) and 404 (already gone) are answers the
         # backend expects, not errors of the API.
-        if error.status not in (404, 409):
-            metrics.k8s_api_error(operation.split(" ", 1)[0],
-                                  error.status or "connection")
+        if on_error is not None and error.status not in (404, 409):
+            on_error(operation.split(" ", 1)[0], error.status or "connection")
         raise error from exc
 
 
@@ -233,12 +237,18 @@ def in_cluster_namespace() -> str | None:
 
 @dataclass
 class Stream:
-    """A streaming response (watch or log) that another thread can cut short."""
+    """A streaming response (watch or log) that another thread can cut short. A read
+    that breaks (reset, timed out, cut short) raises :class:`KubeError` with status 0,
+    like a call that got no answer."""
 
     response: Any
+    operation: str = ""
 
     def chunks(self) -> Iterator[bytes]:
-        yield from self.response.stream(1 << 16, decode_content=False)
+        try:
+            yield from self.response.stream(1 << 16, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise wrap(exc, self.operation) from exc
 
     def lines(self) -> Iterator[bytes]:
         """Whole lines (without the newline); a final unterminated piece last."""
@@ -274,8 +284,10 @@ def _json(response: Any) -> dict[str, Any]:
 class KubeApi:
     """The handful of calls a CI backend needs, on one namespace, returning dicts."""
 
-    def __init__(self, configuration: Any, namespace: str) -> None:
+    def __init__(self, configuration: Any, namespace: str, *,
+                 on_error: ErrorCounter | None = None) -> None:
         self.namespace = namespace
+        self.on_error = on_error
         self.api_client = k8s.ApiClient(configuration)
         self.batch = k8s.BatchV1Api(self.api_client)
         self.core = k8s.CoreV1Api(self.api_client)
@@ -287,14 +299,14 @@ class KubeApi:
     def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
         return _json(translated("create job", self.batch.create_namespaced_job,
                                 self.namespace, body, _preload_content=False,
-                                _request_timeout=self.timeout))
+                                _request_timeout=self.timeout, on_error=self.on_error))
 
     def get_job(self, name: str) -> dict[str, Any] | None:
         """The Job, or ``None`` when it does not exist."""
         try:
             return _json(translated("get job", self.batch.read_namespaced_job, name,
                                     self.namespace, _preload_content=False,
-                                    _request_timeout=self.timeout))
+                                    _request_timeout=self.timeout, on_error=self.on_error))
         except KubeError as exc:
             if exc.not_found:
                 return None
@@ -305,7 +317,8 @@ class KubeApi:
         try:
             _json(translated("delete job", self.batch.delete_namespaced_job, name,
                              self.namespace, propagation_policy="Background",
-                             _preload_content=False, _request_timeout=self.timeout))
+                             _preload_content=False, _request_timeout=self.timeout,
+                             on_error=self.on_error))
         except KubeError as exc:
             if exc.not_found:
                 return False
@@ -315,7 +328,8 @@ class KubeApi:
     def list_pods(self, selector: str) -> dict[str, Any]:
         return _json(translated("list pods", self.core.list_namespaced_pod, self.namespace,
                                 label_selector=selector, _preload_content=False,
-                                _request_timeout=(CONNECT_TIMEOUT_S, 120.0)))
+                                _request_timeout=(CONNECT_TIMEOUT_S, 120.0),
+                                on_error=self.on_error))
 
     def watch_pods(self, selector: str, resource_version: str, timeout_s: int) -> Stream:
         """A watch stream from ``resource_version``, ended by the server after
@@ -324,8 +338,8 @@ class KubeApi:
             "watch pods", self.core.list_namespaced_pod, self.namespace,
             label_selector=selector, watch=True, resource_version=resource_version,
             timeout_seconds=timeout_s, allow_watch_bookmarks=True, _preload_content=False,
-            _request_timeout=(CONNECT_TIMEOUT_S, timeout_s + 30.0))
-        return Stream(response)
+            _request_timeout=(CONNECT_TIMEOUT_S, timeout_s + 30.0), on_error=self.on_error)
+        return Stream(response, "watch pods")
 
     def follow_log(self, pod: str, container: str) -> Stream:
         """The container's whole log, then what it writes, until it ends."""
@@ -334,5 +348,5 @@ class KubeApi:
         response = translated(
             "read log", self.core.read_namespaced_pod_log, pod, self.namespace,
             container=container, follow=True, _preload_content=False,
-            _request_timeout=(CONNECT_TIMEOUT_S, LOG_READ_TIMEOUT_S))
-        return Stream(response)
+            _request_timeout=(CONNECT_TIMEOUT_S, LOG_READ_TIMEOUT_S), on_error=self.on_error)
+        return Stream(response, "read log")

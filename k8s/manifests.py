@@ -1,4 +1,4 @@
-"""Kubernetes Job manifests for Conveyor job attempts (DESIGN.md §7), as plain dicts.
+"""Kubernetes Job manifests for Conveyor job attempts, as plain dicts.
 
 Pure: no client import. Names are deterministic in (build, job key, attempt) so creating
 a Job that already exists means adopting it, never running it twice."""

@@ -10,17 +10,14 @@ process is not shutting down.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Any, Protocol
 
 import pykka
 
 import store
-
-if TYPE_CHECKING:  # the runtime imports this module
-    from actors.supervisor import SupervisorProxy
-    from runtime import Runtime
 
 PING_TIMEOUT_S = 1.0
 _REASON_MAX = 300
@@ -75,10 +72,44 @@ def database_check() -> str | None:
     return store.schema_problem(db)
 
 
-class RuntimeProbes:
-    """The probes of one ``runtime.Runtime``."""
+class _Config(Protocol):
+    @property
+    def runs_executor(self) -> bool: ...
 
-    def __init__(self, runtime: Runtime) -> None:
+
+class _Queue(Protocol):
+    def depth(self) -> int: ...
+
+
+class ProbedRuntime(Protocol):
+    """What the probes read of a runtime (``runtime.Runtime`` is one). A protocol, so
+    this layer never imports the composition root that imports it."""
+
+    @property
+    def config(self) -> _Config: ...
+    @property
+    def fatal(self) -> threading.Event: ...
+    @property
+    def fatal_reason(self) -> str: ...
+    @property
+    def stopping(self) -> threading.Event: ...
+    @property
+    def supervisor(self) -> pykka.ActorRef[Any] | None: ...
+    @property
+    def server(self) -> object | None: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def queue(self) -> _Queue | None: ...
+
+    def saturation(self) -> str | None:
+        """Why the gRPC server takes no more users' calls now (a full lane), or None."""
+
+
+class RuntimeProbes:
+    """The probes of one runtime."""
+
+    def __init__(self, runtime: ProbedRuntime) -> None:
         self.runtime = runtime
 
     def live(self) -> ProbeResult:
@@ -108,7 +139,7 @@ class RuntimeProbes:
         if ref is None:
             return "the supervisor has not started"
         try:
-            cast("SupervisorProxy", ref.proxy()).ping().get(timeout=PING_TIMEOUT_S)
+            ref.proxy().ping().get(timeout=PING_TIMEOUT_S)
         except pykka.Timeout:
             return f"the supervisor did not answer a ping within {PING_TIMEOUT_S:g}s"
         except pykka.ActorDeadError:
@@ -122,10 +153,7 @@ class RuntimeProbes:
 
     def _not_saturated(self) -> str | None:
         """Saturated: a lane users depend on is full, so new calls are refused."""
-        from rpc.server import saturation
-
-        server = self.runtime.server
-        return None if server is None else saturation(server)
+        return self.runtime.saturation()
 
     def _queue(self) -> str | None:
         queue = self.runtime.queue

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors.description import ActorDescription, RuntimeInfo
 from conveyor.v1 import admin_pb2, admin_pb2_grpc
+from observability.description import ActorDescription, RuntimeInfo
 from rpc import convert
 
 

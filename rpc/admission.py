@@ -23,6 +23,7 @@ from enum import Enum
 
 from rpc.errors import ResourceExhausted
 from rpc.stream_limit import Budget
+from runtime_config import MAX_STREAMS_PER_USER
 
 
 class Lane(Enum):
@@ -52,7 +53,7 @@ class Limits:
     calls: int = 32
     calls_per_user: int = 16
     streams: int = 64
-    streams_per_user: int = 8
+    streams_per_user: int = MAX_STREAMS_PER_USER
     admin_calls: int = 8
     admin_streams: int = 8
     internal_calls: int = 32

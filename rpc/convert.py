@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from google.protobuf import timestamp_pb2
 
-from actors.description import ActorDescription, RuntimeInfo
 from conveyor.v1 import admin_pb2, common_pb2
+from observability.description import ActorDescription, RuntimeInfo
 from store.records import BuildRecord, JobRecord, LogLine, PipelineRecord, StepRecord
 from workflow.errors import WorkflowError
 from workflow.states import BuildStatus, JobStatus, StepStatus

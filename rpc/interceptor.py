@@ -223,7 +223,8 @@ def _streaming(
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Wraps every handler so exceptions leave as the status codes DESIGN.md §9 names."""
+    """Wraps every handler so exceptions leave as gRPC status codes a client can act on
+    (INVALID_ARGUMENT with details, NOT_FOUND, PERMISSION_DENIED, …)."""
 
     def intercept_service(
         self,

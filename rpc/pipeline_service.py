@@ -30,6 +30,7 @@ from rpc.errors import FailedPrecondition, InvalidArgument
 from rpc.permissions import Action
 from rpc.plans import Plans
 from rpc.ports import ChangeFeedApi, StoreApi
+from runtime_config import MAX_QUEUED_PER_PIPELINE, MAX_STREAMS_PER_USER
 from store.members import MemberRecord
 from store.records import PipelineRecord
 from workflow.errors import WorkflowInvalid
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 
 # How long StartPipelineBuild waits for the executor service to create the build.
 CREATE_BUILD_TIMEOUT = 30.0
-MAX_QUEUED_PER_PIPELINE = 100
-MAX_STREAMS_PER_USER = 8
 # What a build without a ref builds; set here, in the one place every client's trigger
 # passes, so `conveyor trigger`, `conveyor run` and API callers agree (pipelines have no
 # default-ref setting yet).

@@ -19,6 +19,7 @@ from store.builds import (
 from store.changes import ChangeFeed
 from store.db import (
     DatabaseConfigError,
+    DatabaseFailure,
     RetryEvent,
     add_retry_listener,
     backend,
@@ -102,6 +103,7 @@ from store.users import (
     revoke_token_tree,
     set_user_disabled,
     touch_token,
+    user_names_except,
 )
 
 __all__ = [
@@ -112,6 +114,7 @@ __all__ = [
     "ClaimKind",
     "Conflict",
     "DatabaseConfigError",
+    "DatabaseFailure",
     "InvalidState",
     "JobInit",
     "JobRecord",
@@ -191,5 +194,6 @@ __all__ = [
     "update_job",
     "update_pipeline",
     "upsert_step",
+    "user_names_except",
     "utcnow",
 ]

@@ -48,6 +48,10 @@ database = peewee.DatabaseProxy()
 """Every model binds to this proxy; `open_database` points it at the real database."""
 
 DEFAULT_POOL = 8
+# What a database call raises where the store does not translate it into StoreError
+# (peewee's base class, which wraps the driver's): callers outside store/ catch this
+# name and never import peewee.
+DatabaseFailure = peewee.PeeweeException
 DEFAULT_RETRY_S = 30.0
 DEFAULT_STALE_S = 300
 DEFAULT_POOL_WAIT_S = 30.0

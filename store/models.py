@@ -1,4 +1,4 @@
-"""Peewee models of the Conveyor schema (DESIGN.md §8), bound to `store.db.database`.
+"""Peewee models of the Conveyor schema, bound to `store.db.database`.
 
 Only the store modules touch these; everything outside gets `store.records` values.
 """

@@ -9,7 +9,7 @@ import peewee
 
 from store import db as _db
 from store.db import database, store_call, transaction, utcnow
-from store.errors import Conflict, InvalidState, NotFound
+from store.errors import Conflict, InvalidState, NotFound, StoreError
 from store.models import ApiToken, User
 
 MAX_USER_NAME = 200
@@ -298,3 +298,18 @@ def user_count() -> int:
     """How many users may sign in (an unsandboxed local backend runs jobs for one only):
     disabled users run nothing."""
     return int(User.select().where(User.disabled_at.is_null()).count())
+
+
+def user_names_except(name: str, limit: int) -> list[str]:
+    """Up to ``limit`` user names other than ``name``, oldest first; none while the
+    database has no schema. One plain read without retries, for a quick look at a
+    database the caller may not own: its failures are `StoreError`."""
+    db = database.obj
+    try:
+        with db.connection_context():
+            if not db.table_exists(User._meta.table_name):
+                return []
+            return [row.name for row in User.select(User.name)
+                    .where(User.name != name).order_by(User.id).limit(limit)]
+    except peewee.DatabaseError as exc:
+        raise StoreError(str(exc)) from exc

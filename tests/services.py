@@ -1,7 +1,7 @@
 """Reachability of the real services tests need.
 
 Where a service is not reachable the tests that need it skip with a loud reason — except
-under CI=true, where they fail (DESIGN.md §10).
+under CI=true, where they fail.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import socket
 
 import pytest
 
-POSTGRES_URL = os.environ.get("CONVEYOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-AMQP_URL = os.environ.get("CONVEYOR_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+from support.services import AMQP_URL, POSTGRES_URL
+
+__all__ = ["AMQP_URL", "POSTGRES_URL", "require_postgres", "require_rabbitmq"]
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -17,7 +17,8 @@ from workflow.inputs import resolve_inputs
 from workflow.model import Plan
 from workflow.plan import Planner, check_cycles
 from workflow.schema import MAX_JOBS
-from workflow.validate import WorkflowDef, read_workflow
+from workflow.validate import read_workflow
+from workflow.validate_reader import WorkflowDef
 from workflow.validate_runtime import check_runtime
 from workflow.yamlsafe import YamlLimitError, load_document
 

@@ -3,7 +3,7 @@
 Strings that may hold ``${{ }}`` templates are kept as written (``Template`` below);
 they are evaluated when the job starts, with the contexts known then (``needs``,
 ``github``, ``inputs``, ``matrix``, ``strategy``, ``env``...). Matrix values are already
-substituted where DESIGN.md says (name, runs-on, container, env, steps) only when the
+substituted in name, runs-on, container, env and steps only when the
 whole template depends on nothing but ``matrix``/``inputs``/``github`` — otherwise the
 engine evaluates it at run time with ``matrix`` in its contexts.
 """

@@ -27,7 +27,7 @@ from workflow.inputs import default_inputs
 from workflow.matrix import MatrixError, combinations, job_keys, render_value
 from workflow.model import JobSpec, Plan, StepSpec
 from workflow.schema import MAX_COMBINATIONS, MAX_JOBS, MAX_TIMEOUT_MINUTES
-from workflow.validate import JobDef, WorkflowDef, join
+from workflow.validate_reader import JobDef, WorkflowDef, join
 from workflow.yamlsafe import YMap, YNode, to_plain
 
 

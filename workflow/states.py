@@ -1,4 +1,4 @@
-"""Build, job and step states and the transitions allowed between them (DESIGN.md §4)."""
+"""Build, job and step states and the transitions allowed between them."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from workflow.schema import (
     WORKFLOW_CALL_KEYS,
 )
 from workflow.suggest import did_you_mean
-from workflow.validate import Reader, describe, join
+from workflow.validate_reader import Reader, describe, join
 from workflow.yamlsafe import YMap, YNode, YScalar
 
 

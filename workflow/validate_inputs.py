@@ -9,7 +9,7 @@ from workflow.inputs import InputValueError, convert_input
 from workflow.model import InputSpec
 from workflow.schema import INPUT_KEYS, INPUT_TYPES
 from workflow.suggest import did_you_mean
-from workflow.validate import Reader, as_text, describe, join
+from workflow.validate_reader import Reader, as_text, describe, join
 from workflow.yamlsafe import YMap, YNode, YScalar, YSeq
 
 

@@ -27,7 +27,8 @@ from workflow.schema import (
     STRATEGY_KEYS,
 )
 from workflow.suggest import did_you_mean
-from workflow.validate import (
+from workflow.validate_ignored import read_concurrency, read_number, read_permissions
+from workflow.validate_reader import (
     JobDef,
     Reader,
     WorkflowDef,
@@ -37,7 +38,7 @@ from workflow.validate import (
     read_defaults,
 )
 from workflow.validate_step import read_condition, read_steps
-from workflow.yamlsafe import YMap, YNode, YScalar, YSeq
+from workflow.yamlsafe import YMap, YNode, YScalar, YSeq, walk_paths
 
 DYNAMIC_MATRIX = (
     "dynamic matrices are not supported: matrix values may use only `inputs` and `github` "
@@ -115,8 +116,6 @@ def read_job(
 
 def _read_ignored(reader: Reader, job: YMap, path: str) -> None:
     """The job keys that only mean something on GitHub, checked as GitHub does."""
-    from workflow.validate_ignored import read_concurrency, read_number, read_permissions
-
     if (permissions := job.get("permissions")) is not None:
         read_permissions(reader, permissions, join(path, "permissions"))
     if (concurrency := job.get("concurrency")) is not None:
@@ -287,8 +286,6 @@ def _is_template(node: YScalar) -> bool:
 
 
 def _check_matrix_templates(reader: Reader, node: YNode, path: str) -> None:
-    from workflow.yamlsafe import walk_paths
-
     for where, scalar in walk_paths(node, path):
         if _is_template(scalar):
             reader.exprs.template(scalar, where, CTX_STRATEGY, unavailable=DYNAMIC_MATRIX)

@@ -22,8 +22,8 @@ from workflow.script import (
 )
 from workflow.shellcond import needs_runtime
 from workflow.shellsupport import RUNTIME_VALUES, runtime_problem
-from workflow.validate import WorkflowDef, as_text, join
 from workflow.validate_expr import condition_text, inner_offset
+from workflow.validate_reader import WorkflowDef, as_text, join
 from workflow.yamlsafe import YMap, YNode, YScalar, YSeq
 
 _TEMPLATE_FIELDS = ("run", "name", "working-directory")

@@ -16,7 +16,7 @@ from workflow.schema import (
     USES_FORMAT,
     unsupported_action_message,
 )
-from workflow.validate import Reader, describe, join
+from workflow.validate_reader import Reader, describe, join
 from workflow.yamlsafe import YMap, YNode, YScalar, YSeq
 
 StepTimeouts = dict[int, tuple[str, YNode]]

@@ -15,9 +15,9 @@ import grpc
 import pytest
 
 import store
-from actors.description import RuntimeInfo
 from broker.memory import MemoryQueue
 from conveyor.v1 import executor_pb2_grpc
+from observability.description import RuntimeInfo
 from rpc import tokens
 from rpc.admin_service import AdminServicer
 from rpc.auth import Authenticator

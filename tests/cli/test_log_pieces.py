@@ -9,7 +9,7 @@ import pytest
 
 from cli.build_cmd import logs_main, status_main
 from cli.view import CONTINUED_MARK
-from tests.engine.harness import Engine, engine
+from support.harness import Engine, engine
 
 WIDE = """
 jobs:

@@ -112,8 +112,8 @@ def test_nothing_is_fetched_by_url(instructions: list[Instruction]) -> None:
 def test_the_build_copies_what_pip_install_needs(instructions: list[Instruction]) -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     setuptools = pyproject["tool"]["setuptools"]
-    packages = {p.rstrip("*") for p in setuptools["packages"]["find"]["include"]}
-    needed = {"pyproject.toml", pyproject["project"]["readme"]}
+    packages = {p.split(".")[0].rstrip("*") for p in setuptools["packages"]["find"]["include"]}
+    needed = {"pyproject.toml", "setup.py", pyproject["project"]["readme"]}
     needed |= {f"{m}.py" for m in setuptools.get("py-modules", [])}
     needed |= {f"{p}/" for p in packages}
     copied = {src for i in instructions if i.name == "COPY" and "--from" not in i.args

@@ -12,7 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rpc.client import connect
 from runtime import Config, Runtime, executor_channel
-from tests.engine.harness import Engine
+from support.harness import Engine
 
 
 def _free_port() -> int:

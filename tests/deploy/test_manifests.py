@@ -17,13 +17,13 @@ from tests.deploy.kustomize import Obj, containers, load_documents, pod_spec, re
 K8S_VERSION = "1.37.0"
 SETTING = re.compile(r"\bCONVEYOR_[A-Z0-9_]*[A-Z0-9]\b")
 # Where the program reads settings from (tests only set them).
-SOURCE_DIRS = ("workflow", "actors", "rpc", "store", "k8s", "broker", "cli", "observability")
+SOURCE_DIRS = ("workflow", "actors", "rpc", "store", "k8s", "broker", "cli", "observability",
+               "runtime", "runtime_config")
 
 
 def known_settings() -> set[str]:
     """Every CONVEYOR_* name the program's source mentions."""
-    files = [ROOT / "runtime.py", ROOT / "runtime_config.py",
-             *(p for d in SOURCE_DIRS for p in (ROOT / d).rglob("*.py"))]
+    files = [p for d in SOURCE_DIRS for p in (ROOT / d).rglob("*.py")]
     return {name for f in files for name in SETTING.findall(f.read_text())}
 
 

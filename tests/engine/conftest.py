@@ -1,4 +1,4 @@
-"""Engine tests run on SQLite and on PostgreSQL (DESIGN.md §10, issue 4)."""
+"""Engine tests run on SQLite and on PostgreSQL (issue 4)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pykka
 import pytest
 
 from actors.queue_actor import QueueActor
-from tests.engine.harness import engine, eventually, threads_named
+from support.harness import engine, eventually, threads_named
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ import runtime
 import store
 from conveyor.v1 import executor_pb2
 from store.models import Build
+from support.harness import Engine, engine, eventually
 from tests.engine import twice
-from tests.engine.harness import Engine, engine, eventually
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.engine.harness import Engine, engine
+from support.harness import Engine, engine
 
 # What a job reads: the same expression, variable and directory, three ways.
 WORKSPACE_WORKFLOW = """

@@ -14,7 +14,7 @@ import store
 from actors.logbatch import TRUNCATED_PREFIX, LineGate
 from conveyor.v1 import pipeline_pb2
 from store.records import LogChunkInit
-from tests.engine.harness import engine
+from support.harness import engine
 from workflow.markers import MAX_LINE
 
 

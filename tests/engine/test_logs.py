@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.engine.harness import engine
+from support.harness import engine
 
 
 def test_100k_lines_are_persisted_in_order_and_streamed(tmp_path: Path, db_url: str) -> None:

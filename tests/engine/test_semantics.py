@@ -1,4 +1,4 @@
-"""Engine semantics (DESIGN.md §4, issue 3 point 5), each through the real gRPC API."""
+"""Engine semantics (issue 3 point 5), each through the real gRPC API."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.v1 import pipeline_pb2
-from tests.engine.harness import Barrier, Engine, engine, matrix
+from support.harness import Barrier, Engine, engine, matrix
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.harness import engine
+from support.harness import engine
 
 WORKFLOW = """
     on:

@@ -10,7 +10,7 @@ from pathlib import Path
 from actors.introspection import describe_all
 from conveyor.v1 import pipeline_pb2
 from observability import metrics
-from tests.engine.harness import Engine, engine, eventually
+from support.harness import Engine, engine, eventually
 
 
 def job_actors() -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import Cluster
+from support.cluster import Cluster
 from tests.services import require_postgres, require_rabbitmq
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conveyor.v1 import executor_pb2
-from tests.integration import rabbit
-from tests.integration.cluster import Cluster
+from support import rabbit
+from support.cluster import Cluster
 
 pytestmark = pytest.mark.slow
 

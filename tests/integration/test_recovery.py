@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.v1 import executor_pb2
-from tests.integration.cluster import Cluster
+from support.cluster import Cluster
 from tests.integration.test_cluster import (
     assert_each_job_completed_once,
     numbered_workflow,

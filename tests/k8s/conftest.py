@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient, Configuration
 
-from k8s.emulator import Emulator, Settings
+from support.k8s_emulator import Emulator, Settings
 
 NS = "ci"
 

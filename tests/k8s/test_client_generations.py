@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from k8s.emulator import Emulator, Settings
+from support.k8s_emulator import Emulator, Settings
 
 SCRIPT = Path(__file__).with_name("clients.py")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "conveyor"

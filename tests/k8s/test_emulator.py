@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from k8s.emulator import Emulator, Settings
+from support.k8s_emulator import Emulator, Settings
 from tests.k8s.helpers import (
     NS,
     alive,

@@ -6,15 +6,15 @@ import asyncio
 
 import pytest
 
-from k8s.emulator.expansion import expand
-from k8s.emulator.selectors import (
+from support.k8s_emulator.expansion import expand
+from support.k8s_emulator.selectors import (
     SelectorError,
     fields_match,
     labels_match,
     parse_field_selector,
     parse_label_selector,
 )
-from k8s.emulator.store import Expired, Store
+from support.k8s_emulator.store import Expired, Store
 
 
 def _obj(labels: dict[str, str], phase: str = "Running") -> dict[str, object]:

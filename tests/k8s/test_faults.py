@@ -12,7 +12,7 @@ from kubernetes import client, watch
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
-from k8s.emulator import Emulator, RemoteEmulator, spawn_emulator
+from support.k8s_emulator import Emulator, RemoteEmulator, spawn_emulator
 from tests.k8s.helpers import (
     NS,
     alive,

@@ -14,11 +14,11 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.description import ActorDescription
 from actors.k8s_actor import K8sActor
-from k8s.emulator import Emulator, Settings
 from k8s.manifests import JOB_KEY_ANNOTATION
-from tests.engine.harness import Engine, engine
+from observability.description import ActorDescription
+from support.harness import Engine, engine
+from support.k8s_emulator import Emulator, Settings
 from tests.k8s.helpers import NS
 
 __all__ = ["NS"]

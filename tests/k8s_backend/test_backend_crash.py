@@ -7,7 +7,7 @@ import pytest
 
 from actors.k8s_actor import K8sActor
 from actors.messages import Tick
-from tests.engine.harness import Engine, eventually, threads_named
+from support.harness import Engine, eventually, threads_named
 
 K8S_THREADS = ("k8s-pod-watch", "k8s-ticker", "k8s-launcher")
 

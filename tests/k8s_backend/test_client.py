@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 
 import pytest
 import urllib3
@@ -13,6 +14,7 @@ from actors.k8s_tracker import attempt_job_name
 from k8s.client import (
     KubeConfigError,
     KubeError,
+    Stream,
     load_configuration,
     retrying,
     translated,
@@ -151,16 +153,32 @@ def test_api_errors_are_counted_except_the_answers_the_backend_expects() -> None
 
     for status in (500, 409, 404, 429):
         with pytest.raises(KubeError):
-            translated("create job", fails, status)
+            translated("create job", fails, status, on_error=metrics.k8s_api_error)
 
     def refused() -> None:
         raise urllib3.exceptions.NewConnectionError(None, "refused")  # type: ignore[arg-type]
 
     with pytest.raises(KubeError):
-        translated("list pods", refused)
+        translated("list pods", refused, on_error=metrics.k8s_api_error)
     counted = {
         (s.labels["verb"], s.labels["code"]): s.value
         for family in m.registry.collect() if family.name == "conveyor_k8s_api_errors"
         for s in family.samples if s.name.endswith("_total")
     }
     assert counted == {("create", "500"): 1, ("create", "429"): 1, ("list", "connection"): 1}
+
+
+def test_a_stream_that_breaks_while_read_is_a_kube_error() -> None:
+    """The backend's readers catch KubeError only: urllib3 stays inside k8s/."""
+
+    class Broken:
+        def stream(self, _size: int, decode_content: bool) -> Iterator[bytes]:
+            yield b"first"
+            raise urllib3.exceptions.ProtocolError("Connection broken: reset")
+
+    chunks = Stream(Broken(), "read log").chunks()
+    assert next(chunks) == b"first"
+    with pytest.raises(KubeError) as caught:
+        next(chunks)
+    assert caught.value.status == 0 and caught.value.transient
+    assert str(caught.value) == "read log: ProtocolError: Connection broken: reset"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from k8s.emulator import Emulator
+from support.k8s_emulator import Emulator
 from tests.k8s.test_client_generations import client36_python  # noqa: F401  (fixture)
 from tests.k8s_backend.test_takeover import ROOT, run_takeover
 

@@ -15,8 +15,8 @@ import pytest
 from actors.k8s_actor import K8sActor
 from actors.k8s_tracker import attempt_job_name
 from conveyor.v1 import pipeline_pb2
-from k8s.emulator import Emulator, Settings
-from tests.engine.harness import Engine
+from support.harness import Engine
+from support.k8s_emulator import Emulator, Settings
 from tests.k8s_backend.conftest import (
     NS,
     backend,

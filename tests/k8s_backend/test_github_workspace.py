@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from k8s.emulator import Emulator
 from k8s.manifests import WORKSPACE
-from tests.engine.harness import Engine
+from support.harness import Engine
+from support.k8s_emulator import Emulator
 from tests.engine.test_github_workspace import GITHUB_VARIABLES, seen
 
 

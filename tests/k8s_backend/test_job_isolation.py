@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from k8s.emulator import Emulator, Settings
-from tests.engine.harness import Engine
+from support.harness import Engine
+from support.k8s_emulator import Emulator, Settings
 from tests.k8s_backend.conftest import FAST, NS, k8s_jobs, kube_engine
 from tests.security.attacks import (
     VICTIM_STEP,

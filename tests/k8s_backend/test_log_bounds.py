@@ -10,8 +10,8 @@ import pykka
 
 from actors.k8s_actor import K8sActor
 from actors.logbatch import TRUNCATED_PREFIX
-from k8s.emulator import Emulator
-from tests.engine.harness import Engine
+from support.harness import Engine
+from support.k8s_emulator import Emulator
 from tests.k8s_backend.conftest import kube_engine
 from tests.k8s_backend.test_faults import on_lines
 from workflow.markers import MAX_LINE

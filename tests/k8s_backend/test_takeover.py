@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from conveyor.v1 import common_pb2, pipeline_pb2
-from k8s.emulator import Emulator
 from k8s.manifests import job_name
 from rpc.client import Client, connect
+from support.k8s_emulator import Emulator
 from tests.k8s_backend.conftest import NS, jobs_per_key, k8s_pods
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from conveyor.v1 import pipeline_pb2
-from k8s.emulator import Emulator
 from k8s.manifests import JOB_KEY_ANNOTATION, job_name
-from tests.engine.harness import Engine, matrix
+from support.harness import Engine, matrix
+from support.k8s_emulator import Emulator
 from tests.k8s.helpers import alive
 from tests.k8s_backend.conftest import (
     backend,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conveyor.v1 import pipeline_pb2
 from observability import metrics
-from tests.engine.harness import engine
+from support.harness import engine
 from tests.observability.conftest import sample
 
 DIAMOND = """

@@ -41,7 +41,7 @@ def test_readiness_fails_while_the_users_lane_is_full(tmp_path: Path) -> None:
     runtime = SimpleNamespace(
         config=SimpleNamespace(runs_executor=False), supervisor=None, fatal=threading.Event(),
         fatal_reason="", stopping=threading.Event(), server=server, port=port,
-        queue=SimpleNamespace(depth=lambda: 0))
+        queue=SimpleNamespace(depth=lambda: 0), saturation=lambda: rpc_server.saturation(server))
 
     def nothing() -> Iterator[bytes]:
         never.wait()

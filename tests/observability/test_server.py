@@ -18,9 +18,9 @@ from observability.probes import RuntimeProbes, run_checks
 from observability.server import THREAD_NAME, ListenError, parse_listen
 from runtime import Config, Runtime
 from runtime_config import ListenFailed
+from support.harness import engine
 from tests.cli.processes import fresh_pg as fresh_pg
 from tests.cli.processes import pg_execute
-from tests.engine.harness import engine
 from tests.observability.conftest import http_get
 
 NAMES = (
@@ -146,7 +146,8 @@ def _fake_runtime(depth: int, *, executor: bool = False) -> Any:
     return SimpleNamespace(
         config=SimpleNamespace(runs_executor=executor), supervisor=None,
         fatal=threading.Event(), fatal_reason="", stopping=threading.Event(),
-        server=object(), port=1, queue=SimpleNamespace(depth=lambda: depth))
+        server=object(), port=1, queue=SimpleNamespace(depth=lambda: depth),
+        saturation=lambda: None)
 
 
 def test_readiness_names_the_queue_when_the_broker_cannot_say() -> None:

@@ -13,8 +13,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 import store
-from actors.description import ActorDescription, RuntimeInfo
 from conveyor.v1 import admin_pb2
+from observability.description import ActorDescription, RuntimeInfo
 from rpc import server as rpc_server
 from rpc import tokens
 from rpc.admin_service import AdminServicer

@@ -18,7 +18,7 @@ import actors.local_policy
 import store
 from actors.local_actor import Isolation
 from actors.sandbox import SANDBOX_PATH, probe_sandbox
-from tests.engine.harness import Engine, engine
+from support.harness import Engine, engine
 from tests.security.attacks import (
     VICTIM_STEP,
     Target,

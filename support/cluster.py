@@ -1,4 +1,4 @@
-"""A Conveyor cluster of real OS processes for end-to-end tests (DESIGN.md §10).
+"""A Conveyor cluster of real OS processes for end-to-end tests and benches.
 
 One ``serve --role pipeline`` process and N ``serve --role executor`` processes run on a
 fresh PostgreSQL database of their own and on the real RabbitMQ under queue names of
@@ -30,8 +30,8 @@ import psycopg2  # type: ignore[import-untyped]
 
 from conveyor.v1 import pipeline_pb2
 from rpc.client import Client, connect
-from tests.integration import rabbit
-from tests.integration.processes import ROOT, Process, issue_admin_token
+from support import rabbit
+from support.cluster_processes import ROOT, Process, issue_admin_token
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "ERROR")
 START_TIMEOUT_S = 30.0

@@ -15,7 +15,26 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from broker.base import QUEUE_NAME, QUEUE_PREFIX
+
 ROLES = ("all", "pipeline", "executor")
+
+# The defaults of settings that the components also take as arguments (tests and
+# benches build them directly): defined here once, and the components' own defaults
+# name these, so a default cannot drift between the configuration and the code.
+LISTEN = "127.0.0.1:50051"  # also where the client commands look for a server
+MAX_JOBS = 64
+MAX_BUILDS = 32
+LEASE_S = 30.0
+RECONCILE_S = 5.0
+DEFAULT_IMAGE = "ubuntu:24.04"
+K8S_PENDING_TIMEOUT_S = 120.0  # image pull errors / unschedulable → the job fails
+MAX_QUEUED_PER_PIPELINE = 100
+MAX_STREAMS_PER_USER = 8
+# A job's log stops here, with a note; the job goes on and its reason says so.
+# GitLab's output_limit is 4 MiB and its users keep raising it; 64 MiB holds a
+# verbose build (650,000 lines of 100 bytes) while 64 jobs at once stay within 4 GiB.
+MAX_JOB_LOG_BYTES = 64 << 20
 
 
 class ListenFailed(OSError):
@@ -45,16 +64,16 @@ class Config:
     database_url: str = ""
     queue_url: str = "memory://"
     backend: str = "local"
-    listen: str = "127.0.0.1:50051"
+    listen: str = LISTEN
     executor_addr: str = ""  # the pipeline role's way to the executors
     workdir: Path = field(default_factory=lambda: _default_home() / "work")
-    max_jobs: int = 64
-    max_builds: int = 32
-    lease_s: float = 30.0
-    reconcile_s: float = 5.0
+    max_jobs: int = MAX_JOBS
+    max_builds: int = MAX_BUILDS
+    lease_s: float = LEASE_S
+    reconcile_s: float = RECONCILE_S
     drain_s: float = 60.0  # graceful shutdown: how long to wait for running builds
-    queue_name: str = "conveyor.builds"
-    queue_prefix: str = "conveyor"
+    queue_name: str = QUEUE_NAME
+    queue_prefix: str = QUEUE_PREFIX
     executor_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
@@ -64,18 +83,15 @@ class Config:
     # the image of jobs without `container`, and images by `runs-on` label.
     namespace: str = ""
     k8s_url: str = ""
-    image: str = "ubuntu:24.04"
+    image: str = DEFAULT_IMAGE
     runs_on_images: Mapping[str, str] = field(default_factory=dict)
-    k8s_pending_timeout_s: float = 120.0  # image pull errors / unschedulable → job fails
+    k8s_pending_timeout_s: float = K8S_PENDING_TIMEOUT_S
     # What the pipeline service sends ExecutorService: required when the roles run in
     # separate processes; role `all` makes up its own when unset.
     internal_token: str = field(default="", repr=False)
-    max_queued_per_pipeline: int = 100
-    max_streams_per_user: int = 8
-    # A job's log stops here, with a note; the job goes on and its reason says so.
-    # GitLab's output_limit is 4 MiB and its users keep raising it; 64 MiB holds a
-    # verbose build (650,000 lines of 100 bytes) while 64 jobs at once stay within 4 GiB.
-    max_job_log_bytes: int = 64 << 20
+    max_queued_per_pipeline: int = MAX_QUEUED_PER_PIPELINE
+    max_streams_per_user: int = MAX_STREAMS_PER_USER
+    max_job_log_bytes: int = MAX_JOB_LOG_BYTES
     metrics_listen: str = ""  # /metrics, /healthz, /readyz; "" or "off": none (serve: :9090)
     # The local backend's jobs are trusted (one user on their own machine: `conveyor run`,
     # or CONVEYOR_LOCAL_TRUSTED=1): they run unsandboxed, as the server's user.

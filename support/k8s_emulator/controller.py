@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from k8s.emulator.kubelet import Kubelet
-from k8s.emulator.objects import (
+from support.k8s_emulator.kubelet import Kubelet
+from support.k8s_emulator.objects import (
     JsonObj,
     default_pod_spec,
     qos_class,
@@ -21,7 +21,7 @@ from k8s.emulator.objects import (
     set_condition,
     status_body,
 )
-from k8s.emulator.store import Conflict, Event, Store
+from support.k8s_emulator.store import Conflict, Event, Store
 
 BACKOFF_MESSAGE = "Job has reached the specified backoff limit"
 DEADLINE_MESSAGE = "Job was active longer than specified deadline"

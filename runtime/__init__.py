@@ -20,11 +20,9 @@ from datetime import timedelta
 from typing import Any, cast
 
 import grpc
-import peewee
 import pykka
 
 import store
-from actors.description import ActorDescription, RuntimeInfo
 from actors.introspection import describe_all
 from actors.local_actor import LocalActor, workspace_path
 from actors.local_policy import local_isolation
@@ -37,6 +35,7 @@ from broker import open_queue
 from broker.base import BuildQueue
 from conveyor.v1 import executor_pb2_grpc
 from observability import metrics
+from observability.description import ActorDescription, RuntimeInfo
 from observability.probes import RuntimeProbes
 from observability.server import ObservabilityServer
 from rpc import tokens
@@ -45,7 +44,7 @@ from rpc.auth import Authenticator
 from rpc.client import BearerToken
 from rpc.executor_service import ExecutorServicer
 from rpc.pipeline_service import PipelineServicer
-from rpc.server import build_server, stop_server
+from rpc.server import build_server, saturation, stop_server
 from runtime_config import (
     Config,
     ConfigError,
@@ -103,7 +102,7 @@ def open_store(config: Config, *, stop: threading.Event | None = None,
             raise StartCancelled("stopped while opening the database") from None
         if isinstance(exc, store.StoreError):
             raise StartFailed(str(exc)) from None
-        if isinstance(exc, peewee.PeeweeException):
+        if isinstance(exc, store.DatabaseFailure):
             raise StartFailed(f"the database failed: {_first_line(exc)}") from None
         raise
     return []
@@ -375,6 +374,10 @@ class Runtime:
                           exc_info=log.isEnabledFor(logging.DEBUG))
 
     # -- introspection -----------------------------------------------------------------
+    def saturation(self) -> str | None:
+        """Why the gRPC server takes no more users' calls now (a full lane), or None."""
+        return None if self.server is None else saturation(self.server)
+
     def describe_actors(self) -> list[ActorDescription]:
         return describe_all()
 

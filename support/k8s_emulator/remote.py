@@ -11,7 +11,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from k8s.emulator.faults import DEFAULT_UNSCHEDULABLE
+from support.k8s_emulator.faults import DEFAULT_UNSCHEDULABLE
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class RemoteEmulator:
@@ -109,12 +111,16 @@ def spawn_emulator(
     python: str = sys.executable,
     cwd: str | Path | None = None,
 ) -> RemoteEmulator:
-    """Start ``python -m k8s.emulator`` and wait for its ``listening on URL`` line."""
+    """Start ``python -m support.k8s_emulator`` and wait for its ``listening on URL`` line.
+
+    It runs from the repository root (unless ``cwd`` says otherwise): the emulator is not
+    installed, so that is where ``support`` is found."""
     proc = subprocess.Popen(
-        [python, "-m", "k8s.emulator", "--port", "0", "--workdir", str(workdir), *extra_args],
+        [python, "-m", "support.k8s_emulator", "--port", "0", "--workdir", str(workdir),
+         *extra_args],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=cwd,
+        cwd=REPO_ROOT if cwd is None else cwd,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()

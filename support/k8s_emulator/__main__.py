@@ -1,4 +1,4 @@
-"""``python -m k8s.emulator --port 0 --workdir DIR``: serve until SIGTERM or SIGINT."""
+"""``python -m support.k8s_emulator --port 0 --workdir DIR``: serve until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import signal
 import sys
 import threading
 
-from k8s.emulator.routes import Settings
-from k8s.emulator.server import Emulator
+from support.k8s_emulator.routes import Settings
+from support.k8s_emulator.server import Emulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m k8s.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m support.k8s_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--workdir", required=True, help="pods' directories and logs go here")

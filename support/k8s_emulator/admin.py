@@ -9,10 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
-from k8s.emulator.faults import DEFAULT_UNSCHEDULABLE, Faults, RequestStats
-from k8s.emulator.kubelet import Kubelet
-from k8s.emulator.selectors import SelectorError
-from k8s.emulator.store import Store
+from support.k8s_emulator.faults import DEFAULT_UNSCHEDULABLE, Faults, RequestStats
+from support.k8s_emulator.kubelet import Kubelet
+from support.k8s_emulator.selectors import SelectorError
+from support.k8s_emulator.store import Store
 
 
 class Control:

@@ -12,8 +12,8 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from k8s.emulator.logs import LogFile
-from k8s.emulator.objects import now
+from support.k8s_emulator.logs import LogFile
+from support.k8s_emulator.objects import now
 
 # Output left in the pipe by a grandchild that escaped the process group is abandoned
 # this long after the container's main process exited.

@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from k8s.emulator.controller import JobController
-from k8s.emulator.faults import FAULT_STATUSES, Faults, RequestStats
-from k8s.emulator.kubelet import Kubelet
-from k8s.emulator.logs import LogOptions, stream_log
-from k8s.emulator.objects import (
+from support.k8s_emulator.controller import JobController
+from support.k8s_emulator.faults import FAULT_STATUSES, Faults, RequestStats
+from support.k8s_emulator.kubelet import Kubelet
+from support.k8s_emulator.logs import LogOptions, stream_log
+from support.k8s_emulator.objects import (
     RESOURCES,
     JsonObj,
     already_exists,
@@ -35,9 +35,9 @@ from k8s.emulator.objects import (
     status_body,
     validate_pod_spec,
 )
-from k8s.emulator.selectors import SelectorError, parse_field_selector, parse_label_selector
-from k8s.emulator.store import Conflict, Store
-from k8s.emulator.watch import WatchRequest, serve_watch
+from support.k8s_emulator.selectors import SelectorError, parse_field_selector, parse_label_selector
+from support.k8s_emulator.store import Conflict, Store
+from support.k8s_emulator.watch import WatchRequest, serve_watch
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

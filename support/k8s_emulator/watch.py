@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from k8s.emulator.faults import RequestStats
-from k8s.emulator.objects import RESOURCES, JsonObj
-from k8s.emulator.selectors import FieldRequirement, Requirement
-from k8s.emulator.store import Expired, Store
+from support.k8s_emulator.faults import RequestStats
+from support.k8s_emulator.objects import RESOURCES, JsonObj
+from support.k8s_emulator.selectors import FieldRequirement, Requirement
+from support.k8s_emulator.store import Expired, Store
 
 
 @dataclass(frozen=True)

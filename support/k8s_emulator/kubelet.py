@@ -16,12 +16,12 @@ from pathlib import Path
 
 from actors.sandbox import SANDBOX_PATH, Sandbox
 from actors.sandbox import command as sandbox_command
-from k8s.emulator.expansion import expand
-from k8s.emulator.faults import Faults
-from k8s.emulator.logs import LogFile
-from k8s.emulator.objects import JsonObj, rfc3339, set_condition
-from k8s.emulator.process import ContainerProcess
-from k8s.emulator.store import Event, Store
+from support.k8s_emulator.expansion import expand
+from support.k8s_emulator.faults import Faults
+from support.k8s_emulator.logs import LogFile
+from support.k8s_emulator.objects import JsonObj, rfc3339, set_condition
+from support.k8s_emulator.process import ContainerProcess
+from support.k8s_emulator.store import Event, Store
 
 log = logging.getLogger(__name__)
 

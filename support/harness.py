@@ -64,7 +64,8 @@ class Engine:
             pipeline_pb2.CreatePipelineRequest(name=name, workflow_yaml=text), timeout=10)
         response = self.client.pipelines.StartPipelineBuild(
             pipeline_pb2.StartPipelineBuildRequest(pipeline=name, inputs=inputs or {}), timeout=10)
-        return response.build
+        build: common_pb2.Build = response.build
+        return build
 
     def watch(self, build_id: int, timeout: float = 60) -> Result:
         seen: list[common_pb2.Build] = []

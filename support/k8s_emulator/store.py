@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8s.emulator.objects import RESOURCES, JsonObj, copy_json, expired, new_uid, rfc3339
-from k8s.emulator.selectors import FieldRequirement, Requirement, fields_match, labels_match
+from support.k8s_emulator.objects import RESOURCES, JsonObj, copy_json, expired, new_uid, rfc3339
+from support.k8s_emulator.selectors import FieldRequirement, Requirement, fields_match, labels_match
 
 
 class Conflict(Exception):

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from k8s.emulator.objects import now, parse_time, rfc3339_nano
+from support.k8s_emulator.objects import now, parse_time, rfc3339_nano
 
 # A line longer than this is cut into partial records, as container runtimes do.
 _MAX_LINE = 16 * 1024

@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from actors.sandbox import Sandbox, probe_sandbox
-from k8s.emulator.admin import Control, add_admin_routes
-from k8s.emulator.controller import JobController
-from k8s.emulator.faults import DEFAULT_UNSCHEDULABLE, Faults, RequestStats
-from k8s.emulator.kubelet import Kubelet
-from k8s.emulator.routes import Api, Settings
-from k8s.emulator.store import Store
+from support.k8s_emulator.admin import Control, add_admin_routes
+from support.k8s_emulator.controller import JobController
+from support.k8s_emulator.faults import DEFAULT_UNSCHEDULABLE, Faults, RequestStats
+from support.k8s_emulator.kubelet import Kubelet
+from support.k8s_emulator.routes import Api, Settings
+from support.k8s_emulator.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,4 +1,5 @@
-"""How an actor describes itself for the console (no pykka import: plain data)."""
+"""How an actor and a runtime describe themselves for the console: plain data, no pykka,
+so the engine (actors/) and the API (rpc/) share it without rpc/ importing the engine."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from k8s.emulator.objects import JsonObj
-from k8s.emulator.selectors import Requirement, labels_match, parse_label_selector
+from support.k8s_emulator.objects import JsonObj
+from support.k8s_emulator.selectors import Requirement, labels_match, parse_label_selector
 
 FAULT_STATUSES = {
     410: ("Expired", "The resourceVersion for the provided list is too old."),
