@@ -296,9 +296,12 @@ _cv_run() {  # $1 step function, $2 timeout seconds ("" for none), $3 whole seco
   # 2>/dev/null: dash and busybox report a step killed by a signal ("Terminated") in
   # the middle of its output; the step-end marker already says why it ended.
   wait "$_cv_pid" 2>/dev/null; _cv_st=$?
+  # A TERM trap interrupted the wait: wait again for the step's own status, if the step
+  # is still there. bash may have reaped it, status lost, as the TERM came: its wait
+  # then blocks until another child (the watchdog) ends, and returns -1.
   while [ "$_cv_intr" = 1 ]; do
     _cv_intr=0
-    if [ "$_cv_st" -gt 128 ]; then
+    if [ "$_cv_st" -gt 128 ] && kill -0 "$_cv_pid" 2>/dev/null; then
       wait "$_cv_pid" 2>/dev/null; _cv_s2=$?
       [ "$_cv_s2" = 127 ] || _cv_st=$_cv_s2
     fi
