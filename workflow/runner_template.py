@@ -288,7 +288,9 @@ _cv_start() {  # $1 step function: runs it in the background, as $_cv_pid
   _cv_groups="$_cv_groups $_cv_pid"
 }
 _cv_run() {  # $1 step function, $2 timeout seconds ("" for none), $3 whole seconds
-  _cv_c0=$_cv_canc
+  # _cv_c0: _cv_canc when the step's block began (generated code), before its `if:`.
+  # A job cancelled since then was so before the step started: it does not start.
+  if [ "$_cv_canc" != "$_cv_c0" ]; then _cv_st=143; _cv_to=0; return 0; fi
   _cv_start "$1"
   _cv_wpid=
   if [ -n "$2" ]; then _cv_watch "$_cv_pid" "$2" "$3" >/dev/null 2>&1 & _cv_wpid=$!; fi

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.unit.test_script import SHELLS
+from tests.unit.test_script import SHELLS, make_job, run_job, step
 from workflow.markers import new_nonce
 from workflow.runner_template import PRELUDE
 
@@ -109,7 +110,7 @@ def test_a_step_ending_as_the_job_is_cancelled_has_its_own_status(
 _cv_step_t() { kill -TERM $$; exit 0; }
 i=0
 while [ $i -lt 30 ]; do
-  _cv_canc=0
+  _cv_canc=0; _cv_c0=0
   _cv_run _cv_step_t '' ''
   case $_cv_st in 0|143) ;; *) echo "status $_cv_st in round $i"; break ;; esac
   i=$((i + 1))
@@ -117,3 +118,33 @@ done
 echo "cancelled $_cv_canc"
 """
     assert run_prelude(shell, body, tmp_path, force=False)[1:] == (0, ["cancelled 1"])
+
+
+def test_a_step_whose_if_is_evaluated_as_the_job_is_cancelled_is_cancelled(
+    shell: list[str], tmp_path: Path
+) -> None:
+    """The TERM comes while the script decides whether a step runs (here during its
+    `if:`, which runs awk): the step was to run in a job not yet cancelled, so it is
+    cancelled, not run to its end as if it had started after the cancellation."""
+    awk = shutil.which("awk")
+    assert awk is not None
+    bin_dir, once = tmp_path / "bin", tmp_path / "once"
+    bin_dir.mkdir()
+    fake = bin_dir / "awk"
+    # The first awk, step 1's `if:`, is where the job is cancelled (the script is its parent).
+    fake.write_text(
+        f'#!/bin/sh\nif mkdir {once} 2>/dev/null; then kill -TERM $PPID; fi\nexec {awk} "$@"\n'
+    )
+    fake.chmod(0o755)
+    job = make_job(
+        step(0, 'echo v=y >>"$GITHUB_OUTPUT"', id="x"),
+        step(1, "echo ran", if_="steps.x.outputs.v == 'y'"),
+        step(2, "echo always", if_="always()"),
+    )
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    result = run_job(shell, job, tmp_path, env=env)
+    assert once.exists()
+    assert result.lines == ["always"]
+    f = result.finished
+    assert (f[1].outcome, f[1].conclusion, f[1].reason) == ("cancelled", "cancelled", "cancelled")
+    assert result.rc == 143
