@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -133,7 +134,8 @@ def test_a_step_whose_if_is_evaluated_as_the_job_is_cancelled_is_cancelled(
     fake = bin_dir / "awk"
     # The first awk, step 1's `if:`, is where the job is cancelled (the script is its parent).
     fake.write_text(
-        f'#!/bin/sh\nif mkdir {once} 2>/dev/null; then kill -TERM $PPID; fi\nexec {awk} "$@"\n'
+        f"#!/bin/sh\nif mkdir {shlex.quote(str(once))} 2>/dev/null; then kill -TERM $PPID; fi\n"
+        f'exec {shlex.quote(awk)} "$@"\n'
     )
     fake.chmod(0o755)
     job = make_job(
