@@ -226,7 +226,8 @@ class _Renderer:
     def step_block(self, step: StepSpec) -> str:
         i = step.index
         ctx = self.step_contexts(step)
-        lines = [f"# step {i}", f"_cv_oc_{i}=; _cv_cc_{i}="]
+        # Whether the job was cancelled when the step was considered: see _cv_run.
+        lines = [f"# step {i}", f"_cv_oc_{i}=; _cv_cc_{i}=; _cv_c0=$_cv_canc"]
         env, env_words = self.step_env(step, self.runtime_env(step), lines)
         if_text = step.if_ if step.if_ is not None and step.if_.strip() else "true"
         setup, cond, has_status = self.compiler.condition(if_text, ctx, self.where(step, "if"), env)
