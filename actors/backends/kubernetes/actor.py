@@ -29,8 +29,7 @@ import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
 import store
-from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
-from actors.k8s_calls import (
+from actors.backends.kubernetes.calls import (
     Created,
     CreateFailed,
     Deleted,
@@ -39,9 +38,16 @@ from actors.k8s_calls import (
     K8sSettings,
     job_timeout,
 )
-from actors.k8s_logs import LogFollower, add_note
-from actors.k8s_tracker import LogDrained, PodSeen, Synced, Tracker, attempt_job_name
-from actors.k8s_watch import PodWatch
+from actors.backends.kubernetes.logs import LogFollower, add_note
+from actors.backends.kubernetes.tracker import (
+    LogDrained,
+    PodSeen,
+    Synced,
+    Tracker,
+    attempt_job_name,
+)
+from actors.backends.kubernetes.watch import PodWatch
+from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.launcher import Launcher
 from actors.messages import (
     ExitKnown,

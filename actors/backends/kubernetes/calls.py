@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.k8s_tracker import NONCE_ANNOTATION, RETRY_ANNOTATION
+from actors.backends.kubernetes.tracker import NONCE_ANNOTATION, RETRY_ANNOTATION
 from actors.messages import RunJob
 from k8s import classify
 from k8s.client import KubeApi, KubeError, retrying

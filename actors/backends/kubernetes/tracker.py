@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.k8s_logs import LogCursor, LogFollower
+from actors.backends.kubernetes.logs import LogCursor, LogFollower
 from actors.messages import RunJob
 from k8s.classify import Outcome, PendingProblem
 from k8s.manifests import job_name

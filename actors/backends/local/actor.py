@@ -24,12 +24,12 @@ from typing import Any
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
+from actors.backends.local.job_env import conveyor_bin_dirs, job_environment
+from actors.backends.local.sandbox import SANDBOX_PATH, Sandbox, probe_sandbox
+from actors.backends.local.sandbox import command as sandbox_command
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
-from actors.job_env import conveyor_bin_dirs, job_environment
 from actors.logbatch import line_cost
 from actors.messages import AppendLines, JobExited, JobLaunched, RunJob, StepEventSeen, StopJob
-from actors.sandbox import SANDBOX_PATH, Sandbox, probe_sandbox
-from actors.sandbox import command as sandbox_command
 from actors.services import Services
 from observability import trace
 from workflow.markers import MarkerError, OutputReader, Segment
@@ -208,7 +208,7 @@ class _Process:
 class Isolation:
     """How job processes are kept from the server, and tied to the executor's life.
 
-    ``sandbox``: each job runs in a bubblewrap sandbox (actors/sandbox.py) — its own
+    ``sandbox``: each job runs in a bubblewrap sandbox (actors/backends/local/sandbox.py) — its own
     files, pid namespace and uid — which also dies with the executor. Without one, a
     job's processes must still not outlive an executor that dies (kill -9): its build is
     taken over and the job run again elsewhere, so a survivor would run it twice.
