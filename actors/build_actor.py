@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, assert_never
 
 import pykka
 
@@ -24,28 +24,33 @@ from actors.build_state import (
     BuildScheduler,
     CancelRunning,
     FinishUnstarted,
-    Outcome,
+    JobOutcome,
     StartJob,
     continues_on_error,
 )
 from actors.contexts import BuildContext, job_if_contexts
-from actors.job_actor import JobActor, Prepare, Prepared, note_launch
-from actors.job_actor import StartJob as StartJobMessage
+from actors.job_actor import JobActor, note_launch
 from actors.messages import (
     BuildFinished,
+    BuildMessage,
     CancelJob,
     CancelRequested,
     JobExited,
     JobFinished,
     JobPersisted,
+    LaunchJob,
+    LaunchPrepared,
     LeaseLost,
+    PrepareLaunch,
     RunJob,
     SlotGranted,
     StartBuild,
+    Warmed,
+    WarmFailed,
 )
 from actors.services import Services
 from actors.slots import JobSlots
-from actors.warm_jobs import Warmed, WarmFailed, WarmJobs
+from actors.warm_jobs import WarmJobs
 from broker.base import Delivery
 from observability import metrics
 from observability.timings import BuildTimings
@@ -97,34 +102,40 @@ class BuildActor(ConveyorActor):
 
     # -- messages --------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, StartBuild):
-            self._start(message)
-        elif isinstance(message, JobFinished):
-            self._job_finished(message)
-        elif isinstance(message, JobPersisted):
-            self.jobs.pop(message.key, None)
-            self._maybe_finish()
-        elif isinstance(message, SlotGranted):
-            self._slot_granted(message.key)
-        elif isinstance(message, Warmed):
-            self._warmed(message)
-        elif isinstance(message, WarmFailed):
-            self.warm.started(message.key)
-            if message.key in self.pending_start:  # start it here (and see it fail)
-                self.pending_start.discard(message.key)
-                self._begin(message.key, self._job_starter(message.key)(), None)
-        elif isinstance(message, Prepared):
-            if self.warm.add_prepared(message):
-                self.counters["launches_prepared"] += 1
-        elif isinstance(message, CancelRequested):
-            if self.scheduler is not None:
-                self._apply(self.scheduler.cancel(message.reason))
+        if isinstance(message, BuildMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
+
+    def _handle(self, message: BuildMessage) -> None:
+        match message:
+            case StartBuild():
+                self._start(message)
+            case JobFinished():
+                self._job_finished(message)
+            case JobPersisted():
+                self.jobs.pop(message.key, None)
                 self._maybe_finish()
-        elif isinstance(message, LeaseLost):
-            self._lease_lost()
-        else:
-            return super().on_receive(message)
-        return None
+            case SlotGranted():
+                self._slot_granted(message.key)
+            case Warmed():
+                self._warmed(message)
+            case WarmFailed():
+                self.warm.started(message.key)
+                if message.key in self.pending_start:  # start it here (and see it fail)
+                    self.pending_start.discard(message.key)
+                    self._begin(message.key, self._job_starter(message.key)(), None)
+            case LaunchPrepared():
+                if self.warm.add_prepared(message):
+                    self.counters["launches_prepared"] += 1
+            case CancelRequested():
+                if self.scheduler is not None:
+                    self._apply(self.scheduler.cancel(message.reason))
+                    self._maybe_finish()
+            case LeaseLost():
+                self._lease_lost()
+            case _:
+                assert_never(message)
 
     def _start(self, message: StartBuild) -> None:
         if self.began:  # a repeated StartBuild: its message duplicates ours
@@ -223,7 +234,7 @@ class BuildActor(ConveyorActor):
                     self._update(action.key, JobStatus.CANCELLED, action.reason, finished=True)
                     metrics.job_finished(JobStatus.CANCELLED.value)  # metrics: never started
                     self._apply(self._scheduler().job_finished(
-                        action.key, Outcome(JobStatus.CANCELLED, action.reason)))
+                        action.key, JobOutcome(JobStatus.CANCELLED, action.reason)))
                 elif action.key in self.jobs:
                     tell_safely(self.jobs[action.key], CancelJob(action.reason))
         if queued:  # one write for a wide build's many jobs held by the cap
@@ -234,7 +245,8 @@ class BuildActor(ConveyorActor):
         idle, prepared = self.warm.take(key)
         self._begin(key, idle or self._job_starter(key)(), prepared)
 
-    def _begin(self, key: str, ref: pykka.ActorRef[Any], prepared: Prepared | None) -> None:
+    def _begin(self, key: str, ref: pykka.ActorRef[Any],
+               prepared: LaunchPrepared | None) -> None:
         scheduler = self._scheduler()
         job = scheduler.plan.job(key)
         self.jobs[key] = ref
@@ -245,7 +257,7 @@ class BuildActor(ConveyorActor):
         needs = scheduler.needs_context(job)
         if prepared is None or resume or prepared.needs != needs \
                 or not self._launch(key, ref, needs, prepared.run):
-            ref.tell(StartJobMessage(needs, resume=resume))
+            ref.tell(LaunchJob(needs, resume=resume))
         self._warm_up(key)
 
     def _launch(self, key: str, ref: pykka.ActorRef[Any], needs: Any, run: RunJob) -> bool:
@@ -256,7 +268,7 @@ class BuildActor(ConveyorActor):
             return False
         if not backend.is_alive():
             return False
-        ref.tell(StartJobMessage(needs, launched=run))  # first: it hears before the backend
+        ref.tell(LaunchJob(needs, launched=run))  # first: it hears before the backend
         note_launch(self.build_id, key)
         if not tell_safely(backend, run):
             tell_safely(ref, JobExited(None, "the job backend stopped before the job started",
@@ -312,7 +324,7 @@ class BuildActor(ConveyorActor):
         self.counters["jobs_warmed"] += 1
         expected = scheduler.expected_needs_context(message.key)
         if expected is not None and message.key not in self.resuming:
-            message.ref.tell(Prepare(expected))
+            message.ref.tell(PrepareLaunch(expected))
 
     def _job_finished(self, message: JobFinished) -> None:
         scheduler = self._scheduler()
@@ -323,7 +335,7 @@ class BuildActor(ConveyorActor):
         job: JobSpec = scheduler.plan.job(message.key)
         status = JobStatus(message.status)
         continue_on_error = status == JobStatus.FAILED and continues_on_error(job)
-        outcome = Outcome(status, message.reason, message.outputs, continue_on_error)
+        outcome = JobOutcome(status, message.reason, message.outputs, continue_on_error)
         self.counters[f"jobs_{status.value.lower()}"] += 1
         self.timings.job_finished(message.key)  # metrics: dependents' release latency
         self._apply(scheduler.job_finished(message.key, outcome))

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
@@ -34,6 +34,7 @@ from actors.messages import (
     LeaseLost,
     StartBuild,
     StopConsuming,
+    SupervisorMessage,
     Tick,
 )
 from actors.services import Services
@@ -162,21 +163,27 @@ class Supervisor(ConveyorActor):
 
     # -- messages --------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, BuildRequested):
-            self._requested(message)
-        elif isinstance(message, BuildFinished):
-            self._build_finished(message)
-        elif isinstance(message, CancelRequested):
-            ref = self.builds.get(message.build_id)
-            if ref is not None:
-                tell_safely(ref, message)
-        elif isinstance(message, ChildFailed):
-            self._schedule_restart(message)
-        elif isinstance(message, Tick):
-            self._tick()
-        else:
-            return super().on_receive(message)
-        return None
+        if isinstance(message, SupervisorMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
+
+    def _handle(self, message: SupervisorMessage) -> None:
+        match message:
+            case BuildRequested():
+                self._requested(message)
+            case BuildFinished():
+                self._build_finished(message)
+            case CancelRequested():
+                ref = self.builds.get(message.build_id)
+                if ref is not None:
+                    tell_safely(ref, message)
+            case ChildFailed():
+                self._schedule_restart(message)
+            case Tick():
+                self._tick()
+            case _:
+                assert_never(message)
 
     def _requested(self, message: BuildRequested) -> None:
         self._carry_out(self.admission.offer(

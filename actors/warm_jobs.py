@@ -11,14 +11,13 @@ for the BuildActor's thread only, except ``_start_ahead`` (on the launcher's).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
 from actors.base import tell_safely
-from actors.job_actor import Prepared
 from actors.launcher import Launcher
+from actors.messages import LaunchPrepared, Warmed, WarmFailed
 
 # Idle JobActors per build at most (threads: cheap while idle, not free).
 WARM_LIMIT = 32
@@ -26,28 +25,12 @@ WARM_LIMIT = 32
 StartActor = Callable[[], pykka.ActorRef[Any]]
 
 
-@dataclass(frozen=True)
-class Warmed:
-    """An idle JobActor started ahead of its job's needs (from the launcher's thread)."""
-
-    key: str
-    ref: pykka.ActorRef[Any]
-
-
-@dataclass(frozen=True)
-class WarmFailed:
-    """Starting the actor failed: the build starts it itself, if it needs it now."""
-
-    key: str
-    error: str
-
-
 class WarmJobs:
     def __init__(self, name: str, limit: int = WARM_LIMIT) -> None:
         self.limit = limit
-        self.idle: dict[str, pykka.ActorRef[Any]] = {}  # waiting for StartJob
+        self.idle: dict[str, pykka.ActorRef[Any]] = {}  # waiting for LaunchJob
         self.starting: set[str] = set()  # asked of the launcher, not arrived yet
-        self.prepared: dict[str, Prepared] = {}  # launches the idle actors rendered
+        self.prepared: dict[str, LaunchPrepared] = {}  # launches the idle actors rendered
         self.launcher = Launcher(name)
 
     def start(self) -> None:
@@ -81,13 +64,13 @@ class WarmJobs:
         self.idle[message.key] = message.ref
         return True
 
-    def add_prepared(self, message: Prepared) -> bool:
+    def add_prepared(self, message: LaunchPrepared) -> bool:
         if message.key not in self.idle:
             return False
         self.prepared[message.key] = message
         return True
 
-    def take(self, key: str) -> tuple[pykka.ActorRef[Any] | None, Prepared | None]:
+    def take(self, key: str) -> tuple[pykka.ActorRef[Any] | None, LaunchPrepared | None]:
         """The job's idle actor and prepared launch, if any, now that it starts."""
         return self.idle.pop(key, None), self.prepared.pop(key, None)
 

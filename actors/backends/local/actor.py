@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
@@ -29,7 +29,15 @@ from actors.backends.local.sandbox import SANDBOX_PATH, Sandbox, probe_sandbox
 from actors.backends.local.sandbox import command as sandbox_command
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.logbatch import line_cost
-from actors.messages import AppendLines, JobExited, JobLaunched, RunJob, StepEventSeen, StopJob
+from actors.messages import (
+    AppendLines,
+    BackendMessage,
+    JobExited,
+    JobLaunched,
+    RunJob,
+    StepEventSeen,
+    StopJob,
+)
 from actors.services import Services
 from observability import trace
 from workflow.markers import MarkerError, OutputReader, Segment
@@ -309,17 +317,23 @@ class LocalActor(ConveyorActor):
             proc.thread.stop(timeout=KILL_GRACE_S + 2)
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, RunJob):
-            self._run(message)
-        elif isinstance(message, StopJob):
-            with self._lock:
-                proc = self._procs.get(message.name)
-            if proc is not None:
-                proc.cancel(message.reason)
-                self.counters["cancelled"] += 1
-        else:
-            return super().on_receive(message)
-        return None
+        if isinstance(message, BackendMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
+
+    def _handle(self, message: BackendMessage) -> None:
+        match message:
+            case RunJob():
+                self._run(message)
+            case StopJob():
+                with self._lock:
+                    proc = self._procs.get(message.name)
+                if proc is not None:
+                    proc.cancel(message.reason)
+                    self.counters["cancelled"] += 1
+            case _:
+                assert_never(message)
 
     def _run(self, run: RunJob) -> None:
         with self._lock:
