@@ -2,6 +2,35 @@
 
 The scheduling rules live in the pure ``BuildScheduler``; this actor carries out its
 decisions (spawn JobActors, record skipped/cancelled jobs) and feeds it events.
+
+A job is launched in one of three ways, all ending in one ``RunJob`` to the backend:
+
+1. cold: its JobActor is started here when the job may run, and told ``LaunchJob``; it
+   renders the launch and tells the backend ``RunJob`` itself;
+2. warm: its JobActor was started ahead, idle, by the launcher thread (``Warmed``; see
+   warm_jobs.py) while its needs ran — or, for the build's first jobs, started off this
+   thread and run on arrival (``pending_start``) — and is told ``LaunchJob`` the same way;
+3. prepared: the warm JobActor also rendered its launch ahead for the needs it expected
+   (``PrepareLaunch`` → ``LaunchPrepared``); if the needs came out so, this actor tells
+   the backend that ``RunJob`` itself, a hop less, and the JobActor
+   ``LaunchJob(launched=…)`` only to record it.
+
+A takeover (``resume``) always goes cold or warm: the launch must re-attach, not start.
+
+A job's end reaches this actor in one of three ways:
+
+1. ``JobFinished`` from its JobActor once the backend told it ``JobExited`` (the output
+   is drained): the usual way, and the only one for a failure, a cancellation or a job
+   that declares outputs;
+2. ``JobFinished`` from the backend itself, to ``RunJob.release_to``, when it sees exit 0
+   while the output still drains (Kubernetes): only for a job that declares no outputs,
+   so nothing its dependents read can change. It then tells the JobActor ``ExitKnown``;
+3. ``JobFinished`` from the JobActor on that ``ExitKnown`` when the backend could not
+   tell this actor itself (``released`` false).
+
+In each case the dependents are released at once; ``JobPersisted`` follows from the
+JobActor once the job's row and log are written, and the build ends only after every
+job's has come (``self.jobs`` empty). A repeated ``JobFinished`` is a duplicate.
 """
 
 from __future__ import annotations
@@ -11,7 +40,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 import pykka
 
@@ -60,6 +89,9 @@ from workflow.errors import WorkflowInvalid
 from workflow.model import JobSpec
 from workflow.states import BuildStatus, JobStatus
 
+if TYPE_CHECKING:  # the supervisor imports this module
+    from actors.supervisor import Supervisor
+
 log = logging.getLogger(__name__)
 
 
@@ -71,7 +103,7 @@ class BuildActor(ConveyorActor):
         self,
         build_id: int,
         *,
-        parent: pykka.ActorRef[Any],
+        parent: pykka.ActorRef[Supervisor],
         services: Services,
         slots: JobSlots,
         lease_s: float = LEASE_S,
@@ -87,7 +119,7 @@ class BuildActor(ConveyorActor):
         self.scheduler: BuildScheduler | None = None
         self.context: BuildContext | None = None
         self.rows: dict[str, JobRecord] = {}
-        self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
+        self.jobs: dict[str, pykka.ActorRef[JobActor]] = {}  # live JobActors
         self.warm = WarmJobs(f"build-{build_id}-launcher")  # actors started ahead
         self.waiting_slot: set[str] = set()
         # A build's first jobs, whose actors the launcher starts: they start on arrival.
@@ -245,7 +277,7 @@ class BuildActor(ConveyorActor):
         idle, prepared = self.warm.take(key)
         self._begin(key, idle or self._job_starter(key)(), prepared)
 
-    def _begin(self, key: str, ref: pykka.ActorRef[Any],
+    def _begin(self, key: str, ref: pykka.ActorRef[JobActor],
                prepared: LaunchPrepared | None) -> None:
         scheduler = self._scheduler()
         job = scheduler.plan.job(key)
@@ -260,7 +292,8 @@ class BuildActor(ConveyorActor):
             ref.tell(LaunchJob(needs, resume=resume))
         self._warm_up(key)
 
-    def _launch(self, key: str, ref: pykka.ActorRef[Any], needs: Any, run: RunJob) -> bool:
+    def _launch(self, key: str, ref: pykka.ActorRef[JobActor], needs: Any,
+                run: RunJob) -> bool:
         """Send the launch the job's actor prepared, saving a hop on the release path."""
         try:
             backend = self.services.backend
@@ -275,7 +308,7 @@ class BuildActor(ConveyorActor):
                                        infrastructure=True))
         return True
 
-    def _job_starter(self, key: str) -> Callable[[], pykka.ActorRef[Any]]:
+    def _job_starter(self, key: str) -> Callable[[], pykka.ActorRef[JobActor]]:
         scheduler = self._scheduler()
         assert self.context is not None
         row = self.rows[key]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 import pykka
 
@@ -48,6 +48,9 @@ from workflow.markers import JobOutput, StepFinished, StepStarted, new_nonce
 from workflow.model import JobSpec, Plan
 from workflow.states import JobStatus, StepStatus
 
+if TYPE_CHECKING:  # the build actor imports this module
+    from actors.build_actor import BuildActor
+
 log = logging.getLogger(__name__)
 
 
@@ -77,7 +80,7 @@ class JobActor(ConveyorActor):
         job: JobSpec,
         job_row_id: int,
         attempt: int,
-        parent: pykka.ActorRef[Any],
+        parent: pykka.ActorRef[BuildActor],
         services: Services,
     ) -> None:
         super().__init__(f"build/{build.build_id}/{job.key}")

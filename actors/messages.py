@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pykka
 
 from broker.base import Delivery
 from workflow.markers import Event as StepEvent
+
+if TYPE_CHECKING:  # for the refs' types only: the actors import these messages
+    from actors.build_actor import BuildActor
+    from actors.job_actor import JobActor
 
 # -- queue → supervisor ------------------------------------------------------------------
 
@@ -134,7 +138,7 @@ class Warmed:
     """An idle JobActor started ahead of its job's needs (from the launcher's thread)."""
 
     key: str
-    ref: pykka.ActorRef[Any]
+    ref: pykka.ActorRef[JobActor]
 
 
 @dataclass(frozen=True)
@@ -162,12 +166,12 @@ class RunJob:
     nonce: str
     cpu: str | None = None
     memory: str | None = None
-    reply_to: Any = None  # pykka.ActorRef of the JobActor
+    reply_to: pykka.ActorRef[JobActor] | None = None
     resume: bool = False  # a takeover: the job may exist already (adopt it, skip logged lines)
     runs_on: str | tuple[str, ...] | None = None  # labels the backend maps to an image
     # The BuildActor to tell at once when the job succeeds, before its output is drained
     # (set only for jobs that declare no outputs: nothing a dependent reads can change).
-    release_to: Any = None
+    release_to: pykka.ActorRef[BuildActor] | None = None
     # The job's `container.env`: the container's own variables, under `env` (job env wins).
     container_env: Mapping[str, str] = field(default_factory=dict)
 
@@ -225,7 +229,7 @@ class AppendLines:
 @dataclass(frozen=True)
 class FlushJob:
     job_row_id: int
-    reply_to: Any  # the ActorRef told LogsFlushed afterwards
+    reply_to: pykka.ActorRef[JobActor]  # told LogsFlushed afterwards
 
 
 @dataclass(frozen=True)

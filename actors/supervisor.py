@@ -99,7 +99,7 @@ class Supervisor(ConveyorActor):
         self.slots = JobSlots(config.max_jobs)
         self.children = {spec.name: _Child(spec, restarts=deque()) for spec in specs}
         self.admission = Admission(config.max_builds, config.takeover_headroom)
-        self.builds: dict[int, pykka.ActorRef[Any]] = {}  # the BuildActors running
+        self.builds: dict[int, pykka.ActorRef[BuildActor]] = {}  # the BuildActors running
         self.lost: set[int] = set()  # builds another executor took over, still stopping
         self.idle = threading.Event()
         self.idle.set()
@@ -119,8 +119,8 @@ class Supervisor(ConveyorActor):
         self._ticker.stop()
         if "queue" in self.children:
             self._stop_child(self.children["queue"])
-        for ref in pykka.ActorRegistry.get_by_class(JobActor):
-            ref.stop(block=False)
+        for job in pykka.ActorRegistry.get_by_class(JobActor):
+            job.stop(block=False)
         for build_id, ref in list(self.builds.items()):
             ref.stop(block=True, timeout=5)
             # Hand the build over at once instead of letting its lease run out.
@@ -128,8 +128,8 @@ class Supervisor(ConveyorActor):
                 store.release_build(build_id, self.services.owner)
             except store.StoreError:
                 log.exception("could not release build %s", build_id)
-        for ref in pykka.ActorRegistry.get_by_class(JobActor):
-            ref.stop(block=True, timeout=5)
+        for job in pykka.ActorRegistry.get_by_class(JobActor):
+            job.stop(block=True, timeout=5)
         for name in reversed([n for n in self.children if n != "queue"]):
             self._stop_child(self.children[name])
 
