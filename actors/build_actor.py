@@ -9,7 +9,7 @@ A job is launched in one of three ways, all ending in one ``RunJob`` to the back
    renders the launch and tells the backend ``RunJob`` itself;
 2. warm: its JobActor was started ahead, idle, by the launcher thread (``Warmed``; see
    warm_jobs.py) while its needs ran — or, for the build's first jobs, started off this
-   thread and run on arrival (``pending_start``) — and is told ``LaunchJob`` the same way;
+   thread and run on arrival (``Phase.STARTING``) — and is told ``LaunchJob`` the same way;
 3. prepared: the warm JobActor also rendered its launch ahead for the needs it expected
    (``PrepareLaunch`` → ``LaunchPrepared``); if the needs came out so, this actor tells
    the backend that ``RunJob`` itself, a hop less, and the JobActor
@@ -30,7 +30,7 @@ A job's end reaches this actor in one of three ways:
 
 In each case the dependents are released at once; ``JobPersisted`` follows from the
 JobActor once the job's row and log are written, and the build ends only after every
-job's has come (``self.jobs`` empty). A repeated ``JobFinished`` is a duplicate.
+job's has come (no job ``Phase.RUNNING``). A repeated ``JobFinished`` is a duplicate.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from actors.build_state import (
 )
 from actors.contexts import BuildContext, job_if_contexts
 from actors.job_actor import JobActor, note_launch
+from actors.job_phase import JobPhases, Phase
 from actors.messages import (
     BuildFinished,
     BuildMessage,
@@ -119,11 +120,9 @@ class BuildActor(ConveyorActor):
         self.scheduler: BuildScheduler | None = None
         self.context: BuildContext | None = None
         self.rows: dict[str, JobRecord] = {}
-        self.jobs: dict[str, pykka.ActorRef[JobActor]] = {}  # live JobActors
+        # Each job from the moment it may run until persisted (job_phase.py).
+        self.phases: JobPhases[pykka.ActorRef[JobActor]] = JobPhases()
         self.warm = WarmJobs(f"build-{build_id}-launcher")  # actors started ahead
-        self.waiting_slot: set[str] = set()
-        # A build's first jobs, whose actors the launcher starts: they start on arrival.
-        self.pending_start: set[str] = set()
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
         self.began = False  # StartBuild handled: a repeated one is a duplicate
@@ -146,7 +145,7 @@ class BuildActor(ConveyorActor):
             case JobFinished():
                 self._job_finished(message)
             case JobPersisted():
-                self.jobs.pop(message.key, None)
+                self.phases.persisted(message.key)
                 self._maybe_finish()
             case SlotGranted():
                 self._slot_granted(message.key)
@@ -154,8 +153,7 @@ class BuildActor(ConveyorActor):
                 self._warmed(message)
             case WarmFailed():
                 self.warm.started(message.key)
-                if message.key in self.pending_start:  # start it here (and see it fail)
-                    self.pending_start.discard(message.key)
+                if self.phases.of(message.key) is Phase.STARTING:  # start it here (and fail)
                     self._begin(message.key, self._job_starter(message.key)(), None)
             case LaunchPrepared():
                 if self.warm.add_prepared(message):
@@ -246,11 +244,11 @@ class BuildActor(ConveyorActor):
                 self.timings.job_ready(action.key)  # metrics
                 if not self.slots.request(self.actor_ref, self.key, action.key,
                                           urgent=self.taken_over):
-                    self.waiting_slot.add(action.key)
+                    self.phases.queue(action.key)
                     queued.append(self.rows[action.key].id)
                 elif first and self.warm.request(action.key, self._job_starter(action.key),
                                                  self.actor_ref):
-                    self.pending_start.add(action.key)
+                    self.phases.starting(action.key)
                 else:
                     self._spawn(action.key)
             elif isinstance(action, FinishUnstarted):
@@ -258,17 +256,16 @@ class BuildActor(ConveyorActor):
                 self._update(action.key, action.status, action.reason, finished=True)
                 metrics.job_finished(action.status.value)  # metrics: never got a JobActor
             elif isinstance(action, CancelRunning):
-                if action.key in self.waiting_slot or action.key in self.pending_start:
-                    self.waiting_slot.discard(action.key)
-                    self.pending_start.discard(action.key)
+                if self.phases.unstarted(action.key):
+                    self.phases.cancel_unstarted(action.key)
                     self.slots.release(self.key, action.key)
                     self.warm.cool(action.key)
                     self._update(action.key, JobStatus.CANCELLED, action.reason, finished=True)
                     metrics.job_finished(JobStatus.CANCELLED.value)  # metrics: never started
                     self._apply(self._scheduler().job_finished(
                         action.key, JobOutcome(JobStatus.CANCELLED, action.reason)))
-                elif action.key in self.jobs:
-                    tell_safely(self.jobs[action.key], CancelJob(action.reason))
+                elif (running := self.phases.ref(action.key)) is not None:
+                    tell_safely(running, CancelJob(action.reason))
         if queued:  # one write for a wide build's many jobs held by the cap
             store.queue_jobs(queued, f"waiting for a free job slot ({self.slots.limit} in use)")
             self.services.feed.publish(self.build_id)
@@ -281,7 +278,7 @@ class BuildActor(ConveyorActor):
                prepared: LaunchPrepared | None) -> None:
         scheduler = self._scheduler()
         job = scheduler.plan.job(key)
-        self.jobs[key] = ref
+        self.phases.run(key, ref)
         self.counters["jobs_started"] += 1
         self.timings.job_started(key, job.needs)  # metrics
         resume = key in self.resuming
@@ -329,27 +326,26 @@ class BuildActor(ConveyorActor):
             self.warm.request(dependent, self._job_starter(dependent), self.actor_ref)
 
     def _slot_granted(self, key: str) -> None:
-        if key in self.waiting_slot:
-            self.waiting_slot.discard(key)
+        phase = self.phases.of(key)
+        if phase is Phase.QUEUED:
             self._spawn(key)
-        elif key in self.jobs or key in self.pending_start or (
+        elif phase is not None or (
                 self.scheduler is not None and key in self.scheduler.outcomes):
             self.counters["duplicates"] += 1  # a repeated grant of a slot it holds or held
         else:  # withdrawn meanwhile: pass it on
             self.slots.release(self.key, key)
 
     def _warmed(self, message: Warmed) -> None:
-        known = self.jobs.get(message.key) or self.warm.idle.get(message.key)
+        known = self.phases.ref(message.key) or self.warm.idle.get(message.key)
         if known is not None and known.actor_urn == message.ref.actor_urn:
             self.counters["duplicates"] += 1  # a repeated Warmed: that actor is in use
             return
-        if message.key in self.pending_start:
-            self.pending_start.discard(message.key)
+        if self.phases.of(message.key) is Phase.STARTING:
             self.warm.started(message.key)
             self._begin(message.key, message.ref, None)
             return
         scheduler = self._scheduler()
-        wanted = not self.finished and message.key not in self.jobs \
+        wanted = not self.finished and self.phases.ref(message.key) is None \
             and message.key not in scheduler.outcomes
         if not self.warm.arrived(message, wanted):
             self.counters["jobs_warmed_in_vain"] += 1
@@ -376,7 +372,7 @@ class BuildActor(ConveyorActor):
 
     def _maybe_finish(self) -> None:
         scheduler = self.scheduler
-        if scheduler is None or self.finished or self.jobs or not scheduler.done:
+        if scheduler is None or self.finished or self.phases.running() or not scheduler.done:
             return
         status, reason = scheduler.build_outcome()
         self._finish_build(status, reason)
@@ -408,11 +404,9 @@ class BuildActor(ConveyorActor):
         log.error("build %s was taken over by another executor: stopping our work on it",
                   self.build_id)
         self.counters["leases_lost"] += 1
-        for ref in self.jobs.values():
+        for ref in self.phases.running():
             tell_safely(ref, LeaseLost(self.build_id))
-        self.jobs.clear()
-        self.waiting_slot.clear()
-        self.pending_start.clear()
+        self.phases.clear()
         self._stop_with(BuildStatus.RUNNING, "taken over by another executor")
 
     def _stop_with(self, status: BuildStatus, reason: str) -> None:
@@ -451,7 +445,7 @@ class BuildActor(ConveyorActor):
             self._delivery.reject(requeue=True)
             return
         reason = f"internal error: {exception_value!r}"
-        for ref in self.jobs.values():
+        for ref in self.phases.running():
             tell_safely(ref, CancelJob(reason))
         try:
             store.finish_build(self.build_id, BuildStatus.ERROR, reason)
