@@ -2,6 +2,35 @@
 
 The scheduling rules live in the pure ``BuildScheduler``; this actor carries out its
 decisions (spawn JobActors, record skipped/cancelled jobs) and feeds it events.
+
+A job is launched in one of three ways, all ending in one ``RunJob`` to the backend:
+
+1. cold: its JobActor is started here when the job may run, and told ``LaunchJob``; it
+   renders the launch and tells the backend ``RunJob`` itself;
+2. warm: its JobActor was started ahead, idle, by the launcher thread (``Warmed``; see
+   warm_jobs.py) while its needs ran — or, for the build's first jobs, started off this
+   thread and run on arrival (``Phase.STARTING``) — and is told ``LaunchJob`` the same way;
+3. prepared: the warm JobActor also rendered its launch ahead for the needs it expected
+   (``PrepareLaunch`` → ``LaunchPrepared``); if the needs came out so, this actor tells
+   the backend that ``RunJob`` itself, a hop less, and the JobActor
+   ``LaunchJob(launched=…)`` only to record it.
+
+A takeover (``resume``) always goes cold or warm: the launch must re-attach, not start.
+
+A job's end reaches this actor in one of three ways:
+
+1. ``JobFinished`` from its JobActor once the backend told it ``JobExited`` (the output
+   is drained): the usual way, and the only one for a failure, a cancellation or a job
+   that declares outputs;
+2. ``JobFinished`` from the backend itself, to ``RunJob.release_to``, when it sees exit 0
+   while the output still drains (Kubernetes): only for a job that declares no outputs,
+   so nothing its dependents read can change. It then tells the JobActor ``ExitKnown``;
+3. ``JobFinished`` from the JobActor on that ``ExitKnown`` when the backend could not
+   tell this actor itself (``released`` false).
+
+In each case the dependents are released at once; ``JobPersisted`` follows from the
+JobActor once the job's row and log are written, and the build ends only after every
+job's has come (no job ``Phase.RUNNING``). A repeated ``JobFinished`` is a duplicate.
 """
 
 from __future__ import annotations
@@ -11,7 +40,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import pykka
 
@@ -24,28 +53,34 @@ from actors.build_state import (
     BuildScheduler,
     CancelRunning,
     FinishUnstarted,
-    Outcome,
+    JobOutcome,
     StartJob,
     continues_on_error,
 )
 from actors.contexts import BuildContext, job_if_contexts
-from actors.job_actor import JobActor, Prepare, Prepared, note_launch
-from actors.job_actor import StartJob as StartJobMessage
+from actors.job_actor import JobActor, note_launch
+from actors.job_phase import JobPhases, Phase
 from actors.messages import (
     BuildFinished,
+    BuildMessage,
     CancelJob,
     CancelRequested,
     JobExited,
     JobFinished,
     JobPersisted,
+    LaunchJob,
+    LaunchPrepared,
     LeaseLost,
+    PrepareLaunch,
     RunJob,
     SlotGranted,
     StartBuild,
+    Warmed,
+    WarmFailed,
 )
 from actors.services import Services
 from actors.slots import JobSlots
-from actors.warm_jobs import Warmed, WarmFailed, WarmJobs
+from actors.warm_jobs import WarmJobs
 from broker.base import Delivery
 from observability import metrics
 from observability.timings import BuildTimings
@@ -54,6 +89,9 @@ from store.records import BuildRecord, JobRecord
 from workflow.errors import WorkflowInvalid
 from workflow.model import JobSpec
 from workflow.states import BuildStatus, JobStatus
+
+if TYPE_CHECKING:  # the supervisor imports this module
+    from actors.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +104,7 @@ class BuildActor(ConveyorActor):
         self,
         build_id: int,
         *,
-        parent: pykka.ActorRef[Any],
+        parent: pykka.ActorRef[Supervisor],
         services: Services,
         slots: JobSlots,
         lease_s: float = LEASE_S,
@@ -82,11 +120,9 @@ class BuildActor(ConveyorActor):
         self.scheduler: BuildScheduler | None = None
         self.context: BuildContext | None = None
         self.rows: dict[str, JobRecord] = {}
-        self.jobs: dict[str, pykka.ActorRef[Any]] = {}  # live JobActors
+        # Each job from the moment it may run until persisted (job_phase.py).
+        self.phases: JobPhases[pykka.ActorRef[JobActor]] = JobPhases()
         self.warm = WarmJobs(f"build-{build_id}-launcher")  # actors started ahead
-        self.waiting_slot: set[str] = set()
-        # A build's first jobs, whose actors the launcher starts: they start on arrival.
-        self.pending_start: set[str] = set()
         self.resuming: set[str] = set()  # jobs to re-attach to after a takeover
         self.finished = False
         self.began = False  # StartBuild handled: a repeated one is a duplicate
@@ -97,34 +133,39 @@ class BuildActor(ConveyorActor):
 
     # -- messages --------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, StartBuild):
-            self._start(message)
-        elif isinstance(message, JobFinished):
-            self._job_finished(message)
-        elif isinstance(message, JobPersisted):
-            self.jobs.pop(message.key, None)
-            self._maybe_finish()
-        elif isinstance(message, SlotGranted):
-            self._slot_granted(message.key)
-        elif isinstance(message, Warmed):
-            self._warmed(message)
-        elif isinstance(message, WarmFailed):
-            self.warm.started(message.key)
-            if message.key in self.pending_start:  # start it here (and see it fail)
-                self.pending_start.discard(message.key)
-                self._begin(message.key, self._job_starter(message.key)(), None)
-        elif isinstance(message, Prepared):
-            if self.warm.add_prepared(message):
-                self.counters["launches_prepared"] += 1
-        elif isinstance(message, CancelRequested):
-            if self.scheduler is not None:
-                self._apply(self.scheduler.cancel(message.reason))
+        if isinstance(message, BuildMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
+
+    def _handle(self, message: BuildMessage) -> None:
+        match message:
+            case StartBuild():
+                self._start(message)
+            case JobFinished():
+                self._job_finished(message)
+            case JobPersisted():
+                self.phases.persisted(message.key)
                 self._maybe_finish()
-        elif isinstance(message, LeaseLost):
-            self._lease_lost()
-        else:
-            return super().on_receive(message)
-        return None
+            case SlotGranted():
+                self._slot_granted(message.key)
+            case Warmed():
+                self._warmed(message)
+            case WarmFailed():
+                self.warm.started(message.key)
+                if self.phases.of(message.key) is Phase.STARTING:  # start it here (and fail)
+                    self._begin(message.key, self._job_starter(message.key)(), None)
+            case LaunchPrepared():
+                if self.warm.add_prepared(message):
+                    self.counters["launches_prepared"] += 1
+            case CancelRequested():
+                if self.scheduler is not None:
+                    self._apply(self.scheduler.cancel(message.reason))
+                    self._maybe_finish()
+            case LeaseLost():
+                self._lease_lost()
+            case _:
+                assert_never(message)
 
     def _start(self, message: StartBuild) -> None:
         if self.began:  # a repeated StartBuild: its message duplicates ours
@@ -203,11 +244,11 @@ class BuildActor(ConveyorActor):
                 self.timings.job_ready(action.key)  # metrics
                 if not self.slots.request(self.actor_ref, self.key, action.key,
                                           urgent=self.taken_over):
-                    self.waiting_slot.add(action.key)
+                    self.phases.queue(action.key)
                     queued.append(self.rows[action.key].id)
                 elif first and self.warm.request(action.key, self._job_starter(action.key),
                                                  self.actor_ref):
-                    self.pending_start.add(action.key)
+                    self.phases.starting(action.key)
                 else:
                     self._spawn(action.key)
             elif isinstance(action, FinishUnstarted):
@@ -215,17 +256,16 @@ class BuildActor(ConveyorActor):
                 self._update(action.key, action.status, action.reason, finished=True)
                 metrics.job_finished(action.status.value)  # metrics: never got a JobActor
             elif isinstance(action, CancelRunning):
-                if action.key in self.waiting_slot or action.key in self.pending_start:
-                    self.waiting_slot.discard(action.key)
-                    self.pending_start.discard(action.key)
+                if self.phases.unstarted(action.key):
+                    self.phases.cancel_unstarted(action.key)
                     self.slots.release(self.key, action.key)
                     self.warm.cool(action.key)
                     self._update(action.key, JobStatus.CANCELLED, action.reason, finished=True)
                     metrics.job_finished(JobStatus.CANCELLED.value)  # metrics: never started
                     self._apply(self._scheduler().job_finished(
-                        action.key, Outcome(JobStatus.CANCELLED, action.reason)))
-                elif action.key in self.jobs:
-                    tell_safely(self.jobs[action.key], CancelJob(action.reason))
+                        action.key, JobOutcome(JobStatus.CANCELLED, action.reason)))
+                elif (running := self.phases.ref(action.key)) is not None:
+                    tell_safely(running, CancelJob(action.reason))
         if queued:  # one write for a wide build's many jobs held by the cap
             store.queue_jobs(queued, f"waiting for a free job slot ({self.slots.limit} in use)")
             self.services.feed.publish(self.build_id)
@@ -234,10 +274,11 @@ class BuildActor(ConveyorActor):
         idle, prepared = self.warm.take(key)
         self._begin(key, idle or self._job_starter(key)(), prepared)
 
-    def _begin(self, key: str, ref: pykka.ActorRef[Any], prepared: Prepared | None) -> None:
+    def _begin(self, key: str, ref: pykka.ActorRef[JobActor],
+               prepared: LaunchPrepared | None) -> None:
         scheduler = self._scheduler()
         job = scheduler.plan.job(key)
-        self.jobs[key] = ref
+        self.phases.run(key, ref)
         self.counters["jobs_started"] += 1
         self.timings.job_started(key, job.needs)  # metrics
         resume = key in self.resuming
@@ -245,10 +286,11 @@ class BuildActor(ConveyorActor):
         needs = scheduler.needs_context(job)
         if prepared is None or resume or prepared.needs != needs \
                 or not self._launch(key, ref, needs, prepared.run):
-            ref.tell(StartJobMessage(needs, resume=resume))
+            ref.tell(LaunchJob(needs, resume=resume))
         self._warm_up(key)
 
-    def _launch(self, key: str, ref: pykka.ActorRef[Any], needs: Any, run: RunJob) -> bool:
+    def _launch(self, key: str, ref: pykka.ActorRef[JobActor], needs: Any,
+                run: RunJob) -> bool:
         """Send the launch the job's actor prepared, saving a hop on the release path."""
         try:
             backend = self.services.backend
@@ -256,14 +298,14 @@ class BuildActor(ConveyorActor):
             return False
         if not backend.is_alive():
             return False
-        ref.tell(StartJobMessage(needs, launched=run))  # first: it hears before the backend
+        ref.tell(LaunchJob(needs, launched=run))  # first: it hears before the backend
         note_launch(self.build_id, key)
         if not tell_safely(backend, run):
             tell_safely(ref, JobExited(None, "the job backend stopped before the job started",
                                        infrastructure=True))
         return True
 
-    def _job_starter(self, key: str) -> Callable[[], pykka.ActorRef[Any]]:
+    def _job_starter(self, key: str) -> Callable[[], pykka.ActorRef[JobActor]]:
         scheduler = self._scheduler()
         assert self.context is not None
         row = self.rows[key]
@@ -284,27 +326,26 @@ class BuildActor(ConveyorActor):
             self.warm.request(dependent, self._job_starter(dependent), self.actor_ref)
 
     def _slot_granted(self, key: str) -> None:
-        if key in self.waiting_slot:
-            self.waiting_slot.discard(key)
+        phase = self.phases.of(key)
+        if phase is Phase.QUEUED:
             self._spawn(key)
-        elif key in self.jobs or key in self.pending_start or (
+        elif phase is not None or (
                 self.scheduler is not None and key in self.scheduler.outcomes):
             self.counters["duplicates"] += 1  # a repeated grant of a slot it holds or held
         else:  # withdrawn meanwhile: pass it on
             self.slots.release(self.key, key)
 
     def _warmed(self, message: Warmed) -> None:
-        known = self.jobs.get(message.key) or self.warm.idle.get(message.key)
+        known = self.phases.ref(message.key) or self.warm.idle.get(message.key)
         if known is not None and known.actor_urn == message.ref.actor_urn:
             self.counters["duplicates"] += 1  # a repeated Warmed: that actor is in use
             return
-        if message.key in self.pending_start:
-            self.pending_start.discard(message.key)
+        if self.phases.of(message.key) is Phase.STARTING:
             self.warm.started(message.key)
             self._begin(message.key, message.ref, None)
             return
         scheduler = self._scheduler()
-        wanted = not self.finished and message.key not in self.jobs \
+        wanted = not self.finished and self.phases.ref(message.key) is None \
             and message.key not in scheduler.outcomes
         if not self.warm.arrived(message, wanted):
             self.counters["jobs_warmed_in_vain"] += 1
@@ -312,7 +353,7 @@ class BuildActor(ConveyorActor):
         self.counters["jobs_warmed"] += 1
         expected = scheduler.expected_needs_context(message.key)
         if expected is not None and message.key not in self.resuming:
-            message.ref.tell(Prepare(expected))
+            message.ref.tell(PrepareLaunch(expected))
 
     def _job_finished(self, message: JobFinished) -> None:
         scheduler = self._scheduler()
@@ -323,7 +364,7 @@ class BuildActor(ConveyorActor):
         job: JobSpec = scheduler.plan.job(message.key)
         status = JobStatus(message.status)
         continue_on_error = status == JobStatus.FAILED and continues_on_error(job)
-        outcome = Outcome(status, message.reason, message.outputs, continue_on_error)
+        outcome = JobOutcome(status, message.reason, message.outputs, continue_on_error)
         self.counters[f"jobs_{status.value.lower()}"] += 1
         self.timings.job_finished(message.key)  # metrics: dependents' release latency
         self._apply(scheduler.job_finished(message.key, outcome))
@@ -331,7 +372,7 @@ class BuildActor(ConveyorActor):
 
     def _maybe_finish(self) -> None:
         scheduler = self.scheduler
-        if scheduler is None or self.finished or self.jobs or not scheduler.done:
+        if scheduler is None or self.finished or self.phases.running() or not scheduler.done:
             return
         status, reason = scheduler.build_outcome()
         self._finish_build(status, reason)
@@ -363,11 +404,9 @@ class BuildActor(ConveyorActor):
         log.error("build %s was taken over by another executor: stopping our work on it",
                   self.build_id)
         self.counters["leases_lost"] += 1
-        for ref in self.jobs.values():
+        for ref in self.phases.running():
             tell_safely(ref, LeaseLost(self.build_id))
-        self.jobs.clear()
-        self.waiting_slot.clear()
-        self.pending_start.clear()
+        self.phases.clear()
         self._stop_with(BuildStatus.RUNNING, "taken over by another executor")
 
     def _stop_with(self, status: BuildStatus, reason: str) -> None:
@@ -406,7 +445,7 @@ class BuildActor(ConveyorActor):
             self._delivery.reject(requeue=True)
             return
         reason = f"internal error: {exception_value!r}"
-        for ref in self.jobs.values():
+        for ref in self.phases.running():
             tell_safely(ref, CancelJob(reason))
         try:
             store.finish_build(self.build_id, BuildStatus.ERROR, reason)

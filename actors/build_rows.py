@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import store
-from actors.build_state import BuildScheduler, Outcome
+from actors.build_state import BuildScheduler, JobOutcome
 from observability import metrics
 from store.records import JobInit, JobRecord
 from workflow.model import JobSpec
@@ -39,7 +39,7 @@ def job_rows(build_id: int, attempt: int, scheduler: BuildScheduler, *, owner: s
     for job in plan.jobs:
         row = latest[job.key]
         if row.status.terminal:
-            scheduler.restore(row.key, Outcome(row.status, row.reason, dict(row.outputs)))
+            scheduler.restore(row.key, JobOutcome(row.status, row.reason, dict(row.outputs)))
         elif row.status == JobStatus.RUNNING and adopts:
             rows.resuming.add(job.key)  # started again under the same name: adoption
         elif row.status == JobStatus.RUNNING:

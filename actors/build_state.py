@@ -50,7 +50,7 @@ Action = StartJob | FinishUnstarted | CancelRunning
 
 
 @dataclass(frozen=True)
-class Outcome:
+class JobOutcome:
     status: JobStatus
     reason: str
     outputs: Mapping[str, str] = field(default_factory=dict)
@@ -72,7 +72,7 @@ class BuildScheduler:
         self.dag = Dag(plan)
         self._contexts_for = contexts_for
         self._jobs = {job.key: job for job in plan.jobs}
-        self.outcomes: dict[str, Outcome] = {}
+        self.outcomes: dict[str, JobOutcome] = {}
         self._results: dict[str, str] = {}  # key -> GitHub result, kept with outcomes
         # Kept up to date as jobs are decided, so an event costs what it touches rather
         # than a scan of the whole (up to 500-job) plan.
@@ -138,7 +138,7 @@ class BuildScheduler:
         return BuildStatus.SUCCEEDED, "all jobs succeeded or were skipped"
 
     # -- events ----------------------------------------------------------------------
-    def restore(self, key: str, outcome: Outcome) -> None:
+    def restore(self, key: str, outcome: JobOutcome) -> None:
         """Take over a decision made before (build takeover after a crash)."""
         self._decide(key, outcome)
 
@@ -172,14 +172,14 @@ class BuildScheduler:
                     else:
                         decision = FinishUnstarted(key, JobStatus.SKIPPED, reason)
                 if isinstance(decision, FinishUnstarted):
-                    self._decide(key, Outcome(decision.status, decision.reason))
+                    self._decide(key, JobOutcome(decision.status, decision.reason))
                     progressed = True
                 else:
                     self.running.add(key)
                 actions.append(decision)
         return actions
 
-    def job_finished(self, key: str, outcome: Outcome) -> list[Action]:
+    def job_finished(self, key: str, outcome: JobOutcome) -> list[Action]:
         """Record a finished job; returns cancellations (fail-fast) then new decisions.
 
         Only a running job finishes: a repeated result is ignored (nothing to do).
@@ -215,7 +215,7 @@ class BuildScheduler:
         return actions
 
     # -- helpers ---------------------------------------------------------------------
-    def _decide(self, key: str, outcome: Outcome) -> None:
+    def _decide(self, key: str, outcome: JobOutcome) -> None:
         first = key not in self.outcomes
         self.outcomes[key] = outcome
         self._results[key] = self._result(outcome)
@@ -233,7 +233,7 @@ class BuildScheduler:
         return in_group < job.max_parallel
 
     @staticmethod
-    def _result(outcome: Outcome) -> str:
+    def _result(outcome: JobOutcome) -> str:
         if outcome.status == JobStatus.FAILED and outcome.continue_on_error:
             return "success"
         return _RESULT.get(outcome.status, "failure")

@@ -1,6 +1,6 @@
 """JobActor: one job attempt — renders its script, runs it on the backend, records it.
 
-Lives from the BuildActor's StartJob until its result and logs are persisted. Tells the
+Lives from the BuildActor's LaunchJob until its result and logs are persisted. Tells the
 BuildActor twice: ``JobFinished`` as soon as the result is known (so dependents start
 without waiting on the database) and ``JobPersisted`` once status and logs are stored.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import pykka
 
@@ -28,12 +28,17 @@ from actors.messages import (
     JobExited,
     JobFinished,
     JobLaunched,
+    JobMessage,
     JobPersisted,
+    LaunchJob,
+    LaunchPrepared,
     LeaseLost,
     LogsFlushed,
+    PrepareLaunch,
     RunJob,
     StepEventSeen,
     StopJob,
+    WriteSteps,
 )
 from actors.services import Services
 from observability import metrics, trace
@@ -42,6 +47,9 @@ from workflow.expressions import ExpressionError
 from workflow.markers import JobOutput, StepFinished, StepStarted, new_nonce
 from workflow.model import JobSpec, Plan
 from workflow.states import JobStatus, StepStatus
+
+if TYPE_CHECKING:  # the build actor imports this module
+    from actors.build_actor import BuildActor
 
 log = logging.getLogger(__name__)
 
@@ -52,35 +60,6 @@ _STEP_STATUS = {
     "cancelled": StepStatus.CANCELLED,
     "skipped": StepStatus.SKIPPED,
 }
-
-
-@dataclass(frozen=True)
-class _WriteSteps:
-    """Write the step events received so far (sent by the actor to itself)."""
-
-
-@dataclass(frozen=True)
-class StartJob:
-    needs: Mapping[str, Mapping[str, Any]]
-    resume: bool = False  # re-attach to a job a dead executor started (same backend name)
-    # The prepared launch the build has sent the backend itself: only record it.
-    launched: RunJob | None = None
-
-
-@dataclass(frozen=True)
-class Prepare:
-    """Render the launch now for these expected needs (the job waits for its needs)."""
-
-    needs: Mapping[str, Mapping[str, Any]]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A launch rendered ahead, told to the build; valid only for exactly these needs."""
-
-    key: str
-    needs: Mapping[str, Mapping[str, Any]]
-    run: RunJob
 
 
 def note_launch(build_id: int, key: str) -> None:
@@ -101,7 +80,7 @@ class JobActor(ConveyorActor):
         job: JobSpec,
         job_row_id: int,
         attempt: int,
-        parent: pykka.ActorRef[Any],
+        parent: pykka.ActorRef[BuildActor],
         services: Services,
     ) -> None:
         super().__init__(f"build/{build.build_id}/{job.key}")
@@ -131,33 +110,39 @@ class JobActor(ConveyorActor):
 
     # -- messages --------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, StartJob):
-            self._start(message)
-        elif isinstance(message, Prepare):
-            self._prepare(message)
-        elif isinstance(message, StepEventSeen):
-            self._step_event(message)
-        elif isinstance(message, JobLaunched):
-            self.state = "running"
-        elif isinstance(message, _WriteSteps):
-            self._write_steps()
-        elif isinstance(message, ExitKnown):
-            self._exit_known(message)
-        elif isinstance(message, JobExited):
-            self._exited(message)
-        elif isinstance(message, LogsFlushed):
-            self._persist(message.note)
-        elif isinstance(message, BackendRestarted):
-            self._relaunch()
-        elif isinstance(message, CancelJob):
-            self._cancel(message.reason)
-        elif isinstance(message, LeaseLost):
-            self._abandon()
-        else:
-            return super().on_receive(message)
-        return None
+        if isinstance(message, JobMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
 
-    def _start(self, message: StartJob) -> None:
+    def _handle(self, message: JobMessage) -> None:
+        match message:
+            case LaunchJob():
+                self._start(message)
+            case PrepareLaunch():
+                self._prepare(message)
+            case StepEventSeen():
+                self._step_event(message)
+            case JobLaunched():
+                self.state = "running"
+            case WriteSteps():
+                self._write_steps()
+            case ExitKnown():
+                self._exit_known(message)
+            case JobExited():
+                self._exited(message)
+            case LogsFlushed():
+                self._persist(message.note)
+            case BackendRestarted():
+                self._relaunch()
+            case CancelJob():
+                self._cancel(message.reason)
+            case LeaseLost():
+                self._abandon()
+            case _:
+                assert_never(message)
+
+    def _start(self, message: LaunchJob) -> None:
         if message.launched is not None:  # prepared here, sent by the build at release
             self.run = message.launched
             self._launching()
@@ -188,13 +173,13 @@ class JobActor(ConveyorActor):
             self.counted_running = False
             metrics.job_running(-1)
 
-    def _prepare(self, message: Prepare) -> None:
+    def _prepare(self, message: PrepareLaunch) -> None:
         """Render the launch ahead, for the needs the build expects; it decides to use it."""
         try:
             run = self._render(message.needs, resume=False)
         except (ExpressionError, ValueError):
-            return  # StartJob renders again and reports the error
-        tell_safely(self.parent, Prepared(self.job.key, message.needs, run))
+            return  # LaunchJob renders again and reports the error
+        tell_safely(self.parent, LaunchPrepared(self.job.key, message.needs, run))
 
     def _render(self, needs: Mapping[str, Mapping[str, Any]], resume: bool) -> RunJob:
         # On resume the backend parses with the nonce of the job's first launch, which it
@@ -253,7 +238,7 @@ class JobActor(ConveyorActor):
         # so a quick step's start and end (and the next step's start) become one write.
         # A step that runs longer is recorded as soon as the mailbox is drained.
         if not self.dirty_steps:
-            self.actor_ref.tell(_WriteSteps())
+            self.actor_ref.tell(WriteSteps())
         self.dirty_steps.append(update)
 
     def _write_steps(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, assert_never
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
@@ -20,7 +20,7 @@ from pykka.typing import ActorMemberMixin, proxy_method
 import store
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.logbatch import TRUNCATED_PREFIX, Chunk, LineGate, LogBatcher, StoredLog
-from actors.messages import AppendLines, FlushJob, LogsFlushed, Tick
+from actors.messages import AppendLines, FlushJob, LogMessage, LogsFlushed, Tick
 from observability import metrics
 from runtime_config import MAX_JOB_LOG_BYTES
 from store.changes import ChangeFeed
@@ -68,21 +68,27 @@ class LogActor(ConveyorActor):
                 tell_safely(self.actor_ref, Tick())
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, AppendLines):
-            self._append(message)
-        elif isinstance(message, Tick):
-            if self._unwritten or self.batcher.should_flush(time.monotonic()):
+        if isinstance(message, LogMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
+
+    def _handle(self, message: LogMessage) -> None:
+        match message:
+            case AppendLines():
+                self._append(message)
+            case Tick():
+                if self._unwritten or self.batcher.should_flush(time.monotonic()):
+                    self._flush()
+            case FlushJob():
                 self._flush()
-        elif isinstance(message, FlushJob):
-            self._flush()
-            truncated = self.batcher.truncated(message.job_row_id)
-            if not self._unwritten:
-                self.batcher.forget(message.job_row_id)
-            note = f"log truncated at {self.batcher.limit_text}" if truncated else ""
-            tell_safely(message.reply_to, LogsFlushed(message.job_row_id, note))
-        else:
-            return super().on_receive(message)
-        return None
+                truncated = self.batcher.truncated(message.job_row_id)
+                if not self._unwritten:
+                    self.batcher.forget(message.job_row_id)
+                note = f"log truncated at {self.batcher.limit_text}" if truncated else ""
+                tell_safely(message.reply_to, LogsFlushed(message.job_row_id, note))
+            case _:
+                assert_never(message)
 
     def flush(self) -> int:
         """Write everything buffered now; returns lines still unwritten (0 normally)."""

@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pykka
 
 from broker.base import Delivery
 from workflow.markers import Event as StepEvent
+
+if TYPE_CHECKING:  # for the refs' types only: the actors import these messages
+    from actors.build_actor import BuildActor
+    from actors.job_actor import JobActor
 
 # -- queue → supervisor ------------------------------------------------------------------
 
@@ -90,7 +96,60 @@ class LeaseLost:
     build_id: int
 
 
-# -- backend protocol (LocalActor, K8sActor) ----------------------------------------------
+# -- build → job: the launch ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaunchJob:
+    """The job's needs are done (or it has none): render its launch and run it."""
+
+    needs: Mapping[str, Mapping[str, Any]]
+    resume: bool = False  # re-attach to a job a dead executor started (same backend name)
+    # The prepared launch the build has sent the backend itself: only record it.
+    launched: RunJob | None = None
+
+
+@dataclass(frozen=True)
+class PrepareLaunch:
+    """Render the launch now for these expected needs (the job waits for its needs)."""
+
+    needs: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class LaunchPrepared:
+    """A launch rendered ahead, told to the build; valid only for exactly these needs."""
+
+    key: str
+    needs: Mapping[str, Mapping[str, Any]]
+    run: RunJob
+
+
+@dataclass(frozen=True)
+class WriteSteps:
+    """Write the step events received so far (a JobActor's message to itself)."""
+
+
+# -- launcher → build: job actors started ahead (actors/warm_jobs.py) ----------------------
+
+
+@dataclass(frozen=True)
+class Warmed:
+    """An idle JobActor started ahead of its job's needs (from the launcher's thread)."""
+
+    key: str
+    ref: pykka.ActorRef[JobActor]
+
+
+@dataclass(frozen=True)
+class WarmFailed:
+    """Starting the actor failed: the build starts it itself, if it needs it now."""
+
+    key: str
+    error: str
+
+
+# -- backend protocol (actors/backends/__init__.py) -----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -107,12 +166,12 @@ class RunJob:
     nonce: str
     cpu: str | None = None
     memory: str | None = None
-    reply_to: Any = None  # pykka.ActorRef of the JobActor
+    reply_to: pykka.ActorRef[JobActor] | None = None
     resume: bool = False  # a takeover: the job may exist already (adopt it, skip logged lines)
     runs_on: str | tuple[str, ...] | None = None  # labels the backend maps to an image
     # The BuildActor to tell at once when the job succeeds, before its output is drained
     # (set only for jobs that declare no outputs: nothing a dependent reads can change).
-    release_to: Any = None
+    release_to: pykka.ActorRef[BuildActor] | None = None
     # The job's `container.env`: the container's own variables, under `env` (job env wins).
     container_env: Mapping[str, str] = field(default_factory=dict)
 
@@ -170,7 +229,7 @@ class AppendLines:
 @dataclass(frozen=True)
 class FlushJob:
     job_row_id: int
-    reply_to: Any  # the ActorRef told LogsFlushed afterwards
+    reply_to: pykka.ActorRef[JobActor]  # told LogsFlushed afterwards
 
 
 @dataclass(frozen=True)
@@ -197,3 +256,21 @@ class StopConsuming:
 @dataclass(frozen=True)
 class Describe:
     """Ask an actor for its ActorDescription."""
+
+
+# -- what each actor handles: its on_receive matches every member (mypy checks it) --------
+
+QueueMessage: TypeAlias = StopConsuming
+SupervisorMessage: TypeAlias = (
+    BuildRequested | BuildFinished | CancelRequested | ChildFailed | Tick
+)
+BuildMessage: TypeAlias = (
+    StartBuild | JobFinished | JobPersisted | SlotGranted | Warmed | WarmFailed
+    | LaunchPrepared | CancelRequested | LeaseLost
+)
+JobMessage: TypeAlias = (
+    LaunchJob | PrepareLaunch | StepEventSeen | JobLaunched | WriteSteps | ExitKnown
+    | JobExited | LogsFlushed | BackendRestarted | CancelJob | LeaseLost
+)
+LogMessage: TypeAlias = AppendLines | Tick | FlushJob
+BackendMessage: TypeAlias = RunJob | StopJob

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 from google.protobuf.message import DecodeError
@@ -19,6 +19,9 @@ from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.messages import BuildRequested, CancelRequested, StopConsuming
 from broker.base import BuildQueue, Delivery
 from conveyor.v1 import executor_pb2
+
+if TYPE_CHECKING:  # the supervisor starts no queue actor itself: the runtime does
+    from actors.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ class QueueActor(ConveyorActor):
     def __init__(
         self,
         queue: BuildQueue,
-        supervisor: pykka.ActorRef[Any],
+        supervisor: pykka.ActorRef[Supervisor],
         *,
         prefetch: int,
         on_crash: FailureHook | None = None,

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
@@ -34,6 +34,7 @@ from actors.messages import (
     LeaseLost,
     StartBuild,
     StopConsuming,
+    SupervisorMessage,
     Tick,
 )
 from actors.services import Services
@@ -98,7 +99,7 @@ class Supervisor(ConveyorActor):
         self.slots = JobSlots(config.max_jobs)
         self.children = {spec.name: _Child(spec, restarts=deque()) for spec in specs}
         self.admission = Admission(config.max_builds, config.takeover_headroom)
-        self.builds: dict[int, pykka.ActorRef[Any]] = {}  # the BuildActors running
+        self.builds: dict[int, pykka.ActorRef[BuildActor]] = {}  # the BuildActors running
         self.lost: set[int] = set()  # builds another executor took over, still stopping
         self.idle = threading.Event()
         self.idle.set()
@@ -118,8 +119,8 @@ class Supervisor(ConveyorActor):
         self._ticker.stop()
         if "queue" in self.children:
             self._stop_child(self.children["queue"])
-        for ref in pykka.ActorRegistry.get_by_class(JobActor):
-            ref.stop(block=False)
+        for job in pykka.ActorRegistry.get_by_class(JobActor):
+            job.stop(block=False)
         for build_id, ref in list(self.builds.items()):
             ref.stop(block=True, timeout=5)
             # Hand the build over at once instead of letting its lease run out.
@@ -127,8 +128,8 @@ class Supervisor(ConveyorActor):
                 store.release_build(build_id, self.services.owner)
             except store.StoreError:
                 log.exception("could not release build %s", build_id)
-        for ref in pykka.ActorRegistry.get_by_class(JobActor):
-            ref.stop(block=True, timeout=5)
+        for job in pykka.ActorRegistry.get_by_class(JobActor):
+            job.stop(block=True, timeout=5)
         for name in reversed([n for n in self.children if n != "queue"]):
             self._stop_child(self.children[name])
 
@@ -162,21 +163,27 @@ class Supervisor(ConveyorActor):
 
     # -- messages --------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, BuildRequested):
-            self._requested(message)
-        elif isinstance(message, BuildFinished):
-            self._build_finished(message)
-        elif isinstance(message, CancelRequested):
-            ref = self.builds.get(message.build_id)
-            if ref is not None:
-                tell_safely(ref, message)
-        elif isinstance(message, ChildFailed):
-            self._schedule_restart(message)
-        elif isinstance(message, Tick):
-            self._tick()
-        else:
-            return super().on_receive(message)
-        return None
+        if isinstance(message, SupervisorMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
+
+    def _handle(self, message: SupervisorMessage) -> None:
+        match message:
+            case BuildRequested():
+                self._requested(message)
+            case BuildFinished():
+                self._build_finished(message)
+            case CancelRequested():
+                ref = self.builds.get(message.build_id)
+                if ref is not None:
+                    tell_safely(ref, message)
+            case ChildFailed():
+                self._schedule_restart(message)
+            case Tick():
+                self._tick()
+            case _:
+                assert_never(message)
 
     def _requested(self, message: BuildRequested) -> None:
         self._carry_out(self.admission.offer(

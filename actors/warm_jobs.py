@@ -11,43 +11,30 @@ for the BuildActor's thread only, except ``_start_ahead`` (on the launcher's).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pykka
 
 from actors.base import tell_safely
-from actors.job_actor import Prepared
 from actors.launcher import Launcher
+from actors.messages import LaunchPrepared, Warmed, WarmFailed
+
+if TYPE_CHECKING:
+    from actors.build_actor import BuildActor
+    from actors.job_actor import JobActor
 
 # Idle JobActors per build at most (threads: cheap while idle, not free).
 WARM_LIMIT = 32
 
-StartActor = Callable[[], pykka.ActorRef[Any]]
-
-
-@dataclass(frozen=True)
-class Warmed:
-    """An idle JobActor started ahead of its job's needs (from the launcher's thread)."""
-
-    key: str
-    ref: pykka.ActorRef[Any]
-
-
-@dataclass(frozen=True)
-class WarmFailed:
-    """Starting the actor failed: the build starts it itself, if it needs it now."""
-
-    key: str
-    error: str
+StartActor = Callable[[], "pykka.ActorRef[JobActor]"]
 
 
 class WarmJobs:
     def __init__(self, name: str, limit: int = WARM_LIMIT) -> None:
         self.limit = limit
-        self.idle: dict[str, pykka.ActorRef[Any]] = {}  # waiting for StartJob
+        self.idle: dict[str, pykka.ActorRef[JobActor]] = {}  # waiting for LaunchJob
         self.starting: set[str] = set()  # asked of the launcher, not arrived yet
-        self.prepared: dict[str, Prepared] = {}  # launches the idle actors rendered
+        self.prepared: dict[str, LaunchPrepared] = {}  # launches the idle actors rendered
         self.launcher = Launcher(name)
 
     def start(self) -> None:
@@ -58,7 +45,7 @@ class WarmJobs:
         for key in list(self.idle):
             self.cool(key)
 
-    def request(self, key: str, start: StartActor, build: pykka.ActorRef[Any]) -> bool:
+    def request(self, key: str, start: StartActor, build: pykka.ActorRef[BuildActor]) -> bool:
         """Have ``key``'s actor started and told to ``build`` as ``Warmed``; False when
         it is idle or starting already, or the limit is reached."""
         if key in self.idle or key in self.starting or \
@@ -81,13 +68,13 @@ class WarmJobs:
         self.idle[message.key] = message.ref
         return True
 
-    def add_prepared(self, message: Prepared) -> bool:
+    def add_prepared(self, message: LaunchPrepared) -> bool:
         if message.key not in self.idle:
             return False
         self.prepared[message.key] = message
         return True
 
-    def take(self, key: str) -> tuple[pykka.ActorRef[Any] | None, Prepared | None]:
+    def take(self, key: str) -> tuple[pykka.ActorRef[JobActor] | None, LaunchPrepared | None]:
         """The job's idle actor and prepared launch, if any, now that it starts."""
         return self.idle.pop(key, None), self.prepared.pop(key, None)
 
@@ -99,7 +86,7 @@ class WarmJobs:
             ref.stop(block=False)
 
 
-def _start_ahead(key: str, start: StartActor, build: pykka.ActorRef[Any]) -> None:
+def _start_ahead(key: str, start: StartActor, build: pykka.ActorRef[BuildActor]) -> None:
     """On the launcher's thread: start the actor, hand it (or the failure) to the build."""
     try:
         ref = start()

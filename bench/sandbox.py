@@ -20,9 +20,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from actors.local_actor import probe_isolation
-from actors.sandbox import SANDBOX_PATH, probe_sandbox
-from actors.sandbox import command as sandbox_command
+from actors.backends.local.actor import probe_isolation
+from actors.backends.local.sandbox import SANDBOX_PATH, probe_sandbox
+from actors.backends.local.sandbox import command as sandbox_command
 from workflow.markers import JobFinished, MarkerParser, new_nonce
 from workflow.model import JobSpec, Plan, StepSpec
 from workflow.script import render_job_script

@@ -10,7 +10,6 @@ in ``finally``.
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import threading
@@ -23,9 +22,9 @@ import grpc
 import pykka
 
 import store
+from actors.backends import Backend
+from actors.backends.local import LocalBackend
 from actors.introspection import describe_all
-from actors.local_actor import LocalActor, workspace_path
-from actors.local_policy import local_isolation
 from actors.log_actor import LogActor
 from actors.logbatch import LineGate
 from actors.queue_actor import QueueActor
@@ -132,8 +131,10 @@ class _LateStub:
 class Runtime:
     """One Conveyor process. ``start()`` then ``wait()``; ``stop()`` always (in finally)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, backend: Backend | None = None) -> None:
         self.config = config
+        # The job backend; None: the one config.backend names, made when the executor starts.
+        self.backend = backend
         self.started_at = time.monotonic()
         self.feed = ChangeFeed()
         self.fatal = threading.Event()
@@ -219,9 +220,9 @@ class Runtime:
 
     def _start_executor(self, queue: BuildQueue) -> None:
         cfg = self.config
+        backend = self.backend = self._pick_backend()
         services = Services(feed=self.feed, gate=LineGate(), owner=cfg.executor_id,
-                            backend_adopts=cfg.backend == "kubernetes",
-                            workspace=self._workspace())
+                            backend_adopts=backend.adopts, workspace=backend.workspace)
 
         def start_queue(hook: Any) -> pykka.ActorRef[Any]:
             return QueueActor.start(queue, services.get("supervisor"), prefetch=cfg.max_builds,
@@ -231,7 +232,7 @@ class Runtime:
             ChildSpec("log", lambda hook: LogActor.start(
                 services.feed, services.gate, max_job_bytes=cfg.max_job_log_bytes,
                 on_crash=hook)),
-            ChildSpec("backend", self._backend_spec(services)),
+            ChildSpec("backend", lambda hook: backend.start(services, hook)),
             ChildSpec("queue", start_queue),
         ]
         sup_config = SupervisorConfig(
@@ -253,21 +254,13 @@ class Runtime:
             except pykka.ActorDeadError as exc:
                 raise StartFailed(f"the executor engine did not start: {exc}") from None
 
-    def _workspace(self) -> Callable[[str], str]:
+    def _pick_backend(self) -> Backend:
+        if self.backend is not None:
+            return self.backend
         if self.config.backend == "local":
-            return functools.partial(workspace_path, self.config.workdir)
-        from k8s.manifests import WORKSPACE
-
-        return lambda _name: WORKSPACE  # the pod's own path (its emptyDir mount)
-
-    def _backend_spec(self, services: Services) -> Callable[[Any], pykka.ActorRef[Any]]:
-        if self.config.backend == "local":
-            workdir = self.config.workdir
-            # Once: restarts of the actor reuse it.
-            isolation, admit = local_isolation(workdir, self.config.local_trusted)
-            return lambda hook: LocalActor.start(services, workdir, on_crash=hook,
-                                                 isolation=isolation, admit=admit)
-        from actors.k8s_actor import K8sActor, K8sSettings
+            return LocalBackend(self.config.workdir, self.config.local_trusted)
+        # Imported only here: a local executor never loads the Kubernetes client.
+        from actors.backends.kubernetes import K8sSettings, KubernetesBackend
         from k8s.client import KubeConfigError, in_cluster_namespace, load_configuration
 
         cfg = self.config
@@ -275,14 +268,13 @@ class Runtime:
             configuration = load_configuration(url=cfg.k8s_url, pool_size=cfg.max_jobs + 16)
         except KubeConfigError as exc:
             raise ConfigError(str(exc)) from exc
-        settings = K8sSettings(
+        return KubernetesBackend(K8sSettings(
             configuration=configuration,
             namespace=cfg.namespace or in_cluster_namespace() or "default",
             default_image=cfg.image,
             runs_on_images=dict(cfg.runs_on_images),
             pending_timeout_s=cfg.k8s_pending_timeout_s,
-        )
-        return lambda hook: K8sActor.start(services, settings, on_crash=hook)
+        ))
 
     def _on_fatal(self, reason: str) -> None:
         self.fatal_reason = reason
@@ -400,7 +392,7 @@ class Runtime:
             executor_id=self.config.executor_id if self.config.runs_executor else "",
             database=_redact(self.config.database_url),
             queue=_redact(self.config.queue_url),
-            backend=self.config.backend,
+            backend=self.backend.name if self.backend is not None else self.config.backend,
         )
 
 

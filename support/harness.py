@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.backends import Backend
 from conveyor.v1 import common_pb2, pipeline_pb2
 from rpc.client import Client, connect
 from runtime import Config, Runtime
@@ -97,7 +98,8 @@ class Engine:
 
 
 @contextmanager
-def engine(tmp_path: Path, **config: Any) -> Iterator[Engine]:
+def engine(tmp_path: Path, job_backend: Backend | None = None, **config: Any) -> Iterator[Engine]:
+    """A runtime on the backend config names (local), or on ``job_backend`` (a fake)."""
     cfg = Config.from_env(
         env={},
         role="all",
@@ -110,7 +112,7 @@ def engine(tmp_path: Path, **config: Any) -> Iterator[Engine]:
         # has tests of its own, tests/security).
         **{"local_trusted": True, **config},
     )
-    runtime = Runtime(cfg)
+    runtime = Runtime(cfg, job_backend)
     try:
         runtime.start()
         with connect(runtime.address, runtime.issue_local_token()) as client:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actors.sandbox import SANDBOX_PATH, Sandbox
-from actors.sandbox import command as sandbox_command
+from actors.backends.local.sandbox import SANDBOX_PATH, Sandbox
+from actors.backends.local.sandbox import command as sandbox_command
 from support.k8s_emulator.expansion import expand
 from support.k8s_emulator.faults import Faults
 from support.k8s_emulator.logs import LogFile

@@ -51,10 +51,11 @@ class Settings:
     default_watch_timeout_s: float = 1800.0
     pull_backoff_s: float = 0.5
     grace_cap_s: float = 2.0
-    # Run each container as a pod would be isolated: in the job sandbox (actors/sandbox.py),
-    # seeing only its own root directory and the host's system directories (its "image"),
-    # in a pid namespace of its own. Signals then reach it through bwrap, whose death
-    # kills it at once: a pod's grace period is not modelled.
+    # Run each container as a pod would be isolated: in the job sandbox
+    # (actors/backends/local/sandbox.py), seeing only its own root directory and the
+    # host's system directories (its "image"), in a pid namespace of its own. Signals then
+    # reach it through bwrap, whose death kills it at once: a pod's grace period is not
+    # modelled.
     isolate_pods: bool = False
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from actors.sandbox import Sandbox, probe_sandbox
+from actors.backends.local.sandbox import Sandbox, probe_sandbox
 from support.k8s_emulator.admin import Control, add_admin_routes
 from support.k8s_emulator.controller import JobController
 from support.k8s_emulator.faults import DEFAULT_UNSCHEDULABLE, Faults, RequestStats

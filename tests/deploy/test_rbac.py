@@ -1,6 +1,6 @@
 """The executor's Role grants exactly the Kubernetes calls the backend makes.
 
-"Needs" are read from the backend's source (k8s/*.py, actors/k8s_*.py): every
+"Needs" are read from the backend's source (k8s/*.py, actors/backends/kubernetes/*.py): every
 ``<verb>_namespaced_<resource>`` method of the official client it names, a ``list``
 with ``watch=True`` (or handed to ``Watch().stream``) being a ``watch``.
 """
@@ -33,12 +33,13 @@ RESOURCES = {  # client method suffix -> (API group, resource)
 
 
 def backend_files() -> list[Path]:
-    files = sorted((ROOT / "k8s").glob("*.py")) + sorted((ROOT / "actors").glob("k8s_*.py"))
-    backend = (ROOT / "k8s" / "client.py", ROOT / "actors" / "k8s_actor.py")
+    wing = ROOT / "actors" / "backends" / "kubernetes"
+    files = sorted((ROOT / "k8s").glob("*.py")) + sorted(wing.glob("*.py"))
+    backend = (ROOT / "k8s" / "client.py", wing / "actor.py")
     if not any(path.exists() for path in backend):
         raise AssertionError(
-            "the Kubernetes backend (k8s/client.py, actors/k8s_actor.py) is not there: "
-            "the Role in deploy/base/executor-rbac.yaml cannot be checked against it")
+            "the Kubernetes backend (k8s/client.py, actors/backends/kubernetes/actor.py) is not "
+            "there: the Role in deploy/base/executor-rbac.yaml cannot be checked against it")
     return files
 
 

@@ -15,7 +15,7 @@ from actors.build_state import (
     BuildScheduler,
     CancelRunning,
     FinishUnstarted,
-    Outcome,
+    JobOutcome,
     StartJob,
 )
 from tests.unit.test_dag import dags
@@ -37,8 +37,8 @@ def started(actions: list[Any]) -> list[str]:
     return [a.key for a in actions if isinstance(a, StartJob)]
 
 
-OK = Outcome(JobStatus.SUCCEEDED, "succeeded")
-FAIL = Outcome(JobStatus.FAILED, "exit code 1")
+OK = JobOutcome(JobStatus.SUCCEEDED, "succeeded")
+FAIL = JobOutcome(JobStatus.FAILED, "exit code 1")
 
 
 def test_diamond_runs_in_dependency_order() -> None:
@@ -85,7 +85,7 @@ jobs:
   b: {needs: a, steps: [{run: x}]}
 """)
     s.next_actions()
-    actions = s.job_finished("a", Outcome(JobStatus.FAILED, "exit code 1", {}, True))
+    actions = s.job_finished("a", JobOutcome(JobStatus.FAILED, "exit code 1", {}, True))
     assert started(actions) == ["b"]
     s.job_finished("b", OK)
     assert s.build_outcome()[0] == BuildStatus.SUCCEEDED
@@ -128,7 +128,7 @@ jobs:
     s.next_actions()
     actions = s.cancel("cancelled by request")
     assert actions == [CancelRunning("a", "cancelled by request")]
-    actions = s.job_finished("a", Outcome(JobStatus.CANCELLED, "cancelled by request"))
+    actions = s.job_finished("a", JobOutcome(JobStatus.CANCELLED, "cancelled by request"))
     decided = {a.key: a for a in actions if isinstance(a, FinishUnstarted)}
     assert decided["b"].status == JobStatus.CANCELLED
     assert started(actions) == ["c"]
@@ -145,8 +145,8 @@ jobs:
   after: {needs: m, steps: [{run: x}]}
 """)
     s.next_actions()
-    s.job_finished("m (1)", Outcome(JobStatus.SUCCEEDED, "ok", {"v": "1"}))
-    actions = s.job_finished("m (2)", Outcome(JobStatus.SUCCEEDED, "ok", {"v": "2"}))
+    s.job_finished("m (1)", JobOutcome(JobStatus.SUCCEEDED, "ok", {"v": "1"}))
+    actions = s.job_finished("m (2)", JobOutcome(JobStatus.SUCCEEDED, "ok", {"v": "2"}))
     assert started(actions) == ["after"]
     needs = s.needs_context(s.plan.job("after"))
     assert needs == {"m": {"result": "success", "outputs": {"v": "2"}}}

@@ -129,7 +129,7 @@ def test_every_message_handled_twice_changes_nothing(eng: Engine, tmp_path: Path
     assert Counter(shared.read_text().split("\n")[:-1]) == lines  # each ran once
     assert all(len(copy.settled) == 1 for copy in twice.COPIES), twice.COPIES
     covered = {"BuildRequested", "StartBuild", "BuildFinished", "JobFinished", "JobPersisted",
-               "SlotGranted", "Warmed", "Prepared"}
+               "SlotGranted", "Warmed", "LaunchPrepared"}
     assert covered <= set(twice.HANDLED), twice.HANDLED
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.k8s_logs import send_lines
+from actors.backends.kubernetes.logs import send_lines
 from actors.logbatch import (
     LINE_OVERHEAD,
     TRUNCATED_PREFIX,

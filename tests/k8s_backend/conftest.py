@@ -14,7 +14,7 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.k8s_actor import K8sActor
+from actors.backends.kubernetes.actor import K8sActor
 from k8s.manifests import JOB_KEY_ANNOTATION
 from observability.description import ActorDescription
 from support.harness import Engine, engine

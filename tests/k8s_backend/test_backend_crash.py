@@ -5,7 +5,7 @@ from __future__ import annotations
 import pykka
 import pytest
 
-from actors.k8s_actor import K8sActor
+from actors.backends.kubernetes.actor import K8sActor
 from actors.messages import Tick
 from support.harness import Engine, eventually, threads_named
 

@@ -10,7 +10,7 @@ import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from actors.k8s_tracker import attempt_job_name
+from actors.backends.kubernetes.tracker import attempt_job_name
 from k8s.client import (
     KubeConfigError,
     KubeError,

@@ -12,8 +12,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.k8s_actor import K8sActor
-from actors.k8s_tracker import attempt_job_name
+from actors.backends.kubernetes.actor import K8sActor
+from actors.backends.kubernetes.tracker import attempt_job_name
 from conveyor.v1 import pipeline_pb2
 from support.harness import Engine
 from support.k8s_emulator import Emulator, Settings

@@ -8,7 +8,7 @@ from typing import Any
 
 import pykka
 
-from actors.k8s_actor import K8sActor
+from actors.backends.kubernetes.actor import K8sActor
 from actors.logbatch import TRUNCATED_PREFIX
 from support.harness import Engine
 from support.k8s_emulator import Emulator

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.sandbox import probe_sandbox
+from actors.backends.local.sandbox import probe_sandbox
 from conveyor.v1 import common_pb2, pipeline_pb2
 from rpc import tokens
 from rpc.client import Client

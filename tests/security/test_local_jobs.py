@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import actors.local_policy
+import actors.backends.local.policy
 import store
-from actors.local_actor import Isolation
-from actors.sandbox import SANDBOX_PATH, probe_sandbox
+from actors.backends.local.actor import Isolation
+from actors.backends.local.sandbox import SANDBOX_PATH, probe_sandbox
 from support.harness import Engine, engine
 from tests.security.attacks import (
     VICTIM_STEP,
@@ -78,7 +78,7 @@ def sandboxed(request: pytest.FixtureRequest, tmp_path: Path,
         probed, _ = probe_sandbox(tmp_path / "probe")
         assert probed is not None
         isolation = Isolation(pid_namespace=True, sandbox=replace(probed, setpriv=None))
-        monkeypatch.setattr(actors.local_policy, "probe_isolation", lambda _dir: isolation)
+        monkeypatch.setattr(actors.backends.local.policy, "probe_isolation", lambda _dir: isolation)
     elif os.geteuid() != 0:
         pytest.skip("the setpriv mode is the sandbox of a server running as root")
     with engine(tmp_path, local_trusted=False) as eng:
@@ -160,7 +160,7 @@ def test_what_a_sandboxed_job_leaves_running_dies_with_it(sandboxed: Engine) -> 
 @pytest.fixture
 def no_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     """A host where bwrap cannot sandbox jobs."""
-    monkeypatch.setattr(actors.local_policy, "probe_isolation",
+    monkeypatch.setattr(actors.backends.local.policy, "probe_isolation",
                         lambda _dir=None: Isolation(unsandboxed="bwrap is not installed"))
 
 
@@ -170,9 +170,9 @@ ECHO = "jobs:\n  a: {steps: [{run: echo ran}]}\n"
 @pytest.mark.usefixtures("no_sandbox")
 def test_without_a_sandbox_jobs_stop_at_the_second_user(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="actors.local_policy"), \
+    with caplog.at_level(logging.WARNING, logger="actors.backends.local.policy"), \
             engine(tmp_path, local_trusted=False) as eng:
-        said = [r.getMessage() for r in caplog.records if r.name == "actors.local_policy"]
+        said = [r.getMessage() for r in caplog.records if r.name == "actors.backends.local.policy"]
         assert len(said) == 1 and "CONVEYOR_LOCAL_TRUSTED=1" in said[0], said
         assert "bwrap is not installed" in said[0]
         alone = eng.run(ECHO)  # the instance admin is the only user

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from actors.job_env import DEFAULT_PATH, clean_path, conveyor_bin_dirs, job_environment
-from actors.local_policy import single_user
-from actors.messages import RunJob
-from actors.sandbox import (
+from actors.backends.local.job_env import (
+    DEFAULT_PATH,
+    clean_path,
+    conveyor_bin_dirs,
+    job_environment,
+)
+from actors.backends.local.policy import single_user
+from actors.backends.local.sandbox import (
     JOB_UID,
     SANDBOX_PATH,
     HostPath,
@@ -21,6 +25,7 @@ from actors.sandbox import (
     host_layout,
     with_job_user,
 )
+from actors.messages import RunJob
 from runtime_config import Config, ConfigError, forget_secrets
 
 SYSTEM = (HostPath("/usr"), HostPath("/bin", "usr/bin"), HostPath("/lib", "usr/lib"),

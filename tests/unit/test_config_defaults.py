@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import runtime_config as rc
+from actors.backends.kubernetes.calls import K8sSettings
 from actors.build_actor import BuildActor
-from actors.k8s_calls import K8sSettings
 from actors.log_actor import LogActor
 from actors.logbatch import LogBatcher
 from actors.supervisor import SupervisorConfig

@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.k8s_tracker import NONCE_ANNOTATION, RETRY_ANNOTATION
+from actors.backends.kubernetes.messages import Created, CreateFailed, Deleted, JobChecked
+from actors.backends.kubernetes.tracker import NONCE_ANNOTATION, RETRY_ANNOTATION
 from actors.messages import RunJob
 from k8s import classify
 from k8s.client import KubeApi, KubeError, retrying
@@ -42,37 +43,6 @@ class K8sSettings:
     watch_timeout_s: int = 300
     ttl_s: int = 3600
     api_workers: int = 16  # a wide DAG layer releases ~20 creates at once
-
-
-@dataclass(frozen=True)
-class Created:
-    handle: str
-    k8s_name: str
-    nonce: str
-    adopted: bool
-    job: Any  # the existing Job's dict when adopted
-
-
-@dataclass(frozen=True)
-class CreateFailed:
-    handle: str
-    k8s_name: str
-    reason: str
-    infrastructure: bool
-
-
-@dataclass(frozen=True)
-class JobChecked:
-    handle: str
-    pod_uid: str  # "" for the re-read of an adopted Job after the watch's list
-    job: Any  # None: the Job is gone
-
-
-@dataclass(frozen=True)
-class Deleted:
-    handle: str
-    k8s_name: str
-    error: str
 
 
 def job_timeout(run: RunJob) -> float:

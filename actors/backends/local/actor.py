@@ -19,17 +19,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
+from actors.backends.local.job_env import conveyor_bin_dirs, job_environment
+from actors.backends.local.sandbox import SANDBOX_PATH, Sandbox, probe_sandbox
+from actors.backends.local.sandbox import command as sandbox_command
 from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
-from actors.job_env import conveyor_bin_dirs, job_environment
 from actors.logbatch import line_cost
-from actors.messages import AppendLines, JobExited, JobLaunched, RunJob, StepEventSeen, StopJob
-from actors.sandbox import SANDBOX_PATH, Sandbox, probe_sandbox
-from actors.sandbox import command as sandbox_command
+from actors.messages import (
+    AppendLines,
+    BackendMessage,
+    JobExited,
+    JobLaunched,
+    RunJob,
+    StepEventSeen,
+    StopJob,
+)
 from actors.services import Services
 from observability import trace
 from workflow.markers import MarkerError, OutputReader, Segment
@@ -208,7 +216,7 @@ class _Process:
 class Isolation:
     """How job processes are kept from the server, and tied to the executor's life.
 
-    ``sandbox``: each job runs in a bubblewrap sandbox (actors/sandbox.py) — its own
+    ``sandbox``: each job runs in a bubblewrap sandbox (actors/backends/local/sandbox.py) — its own
     files, pid namespace and uid — which also dies with the executor. Without one, a
     job's processes must still not outlive an executor that dies (kill -9): its build is
     taken over and the job run again elsewhere, so a survivor would run it twice.
@@ -309,17 +317,23 @@ class LocalActor(ConveyorActor):
             proc.thread.stop(timeout=KILL_GRACE_S + 2)
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, RunJob):
-            self._run(message)
-        elif isinstance(message, StopJob):
-            with self._lock:
-                proc = self._procs.get(message.name)
-            if proc is not None:
-                proc.cancel(message.reason)
-                self.counters["cancelled"] += 1
-        else:
-            return super().on_receive(message)
-        return None
+        if isinstance(message, BackendMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
+
+    def _handle(self, message: BackendMessage) -> None:
+        match message:
+            case RunJob():
+                self._run(message)
+            case StopJob():
+                with self._lock:
+                    proc = self._procs.get(message.name)
+                if proc is not None:
+                    proc.cancel(message.reason)
+                    self.counters["cancelled"] += 1
+            case _:
+                assert_never(message)
 
     def _run(self, run: RunJob) -> None:
         with self._lock:

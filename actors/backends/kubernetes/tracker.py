@@ -1,5 +1,4 @@
-"""What the K8sActor knows about one job it runs: its Job, its pod, its log, its end;
-and the messages its threads tell it.
+"""What the K8sActor knows about one job it runs: its Job, its pod, its log, its end.
 
 Plain state, changed only on the actor's thread (the log follower touches the cursor,
 one follower at a time). Also the Job's naming for automatic infrastructure retries.
@@ -11,31 +10,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.k8s_logs import LogCursor, LogFollower
+from actors.backends.kubernetes.logs import LogCursor, LogFollower
 from actors.messages import RunJob
 from k8s.classify import Outcome, PendingProblem
 from k8s.manifests import job_name
-
-# -- what the K8sActor's own threads tell it (the pod watch, the log followers) -----------
-
-
-@dataclass(frozen=True)
-class PodSeen:
-    kind: str
-    pod: Any
-
-
-@dataclass(frozen=True)
-class Synced:
-    pass
-
-
-@dataclass(frozen=True)
-class LogDrained:
-    handle: str
-    pod_uid: str
-    lines: int
-
 
 NONCE_ANNOTATION = "conveyor.dev/nonce"
 RETRY_ANNOTATION = "conveyor.dev/infrastructure-retry"

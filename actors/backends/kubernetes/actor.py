@@ -22,26 +22,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
 import store
-from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
-from actors.k8s_calls import (
+from actors.backends.kubernetes.calls import JobCalls, K8sSettings, job_timeout
+from actors.backends.kubernetes.logs import LogFollower, add_note
+from actors.backends.kubernetes.messages import (
     Created,
     CreateFailed,
     Deleted,
-    JobCalls,
     JobChecked,
-    K8sSettings,
-    job_timeout,
+    K8sMessage,
+    LogDrained,
+    PodSeen,
+    Synced,
 )
-from actors.k8s_logs import LogFollower, add_note
-from actors.k8s_tracker import LogDrained, PodSeen, Synced, Tracker, attempt_job_name
-from actors.k8s_watch import PodWatch
+from actors.backends.kubernetes.tracker import Tracker, attempt_job_name
+from actors.backends.kubernetes.watch import PodWatch
+from actors.base import ActorThread, ConveyorActor, FailureHook, tell_safely
 from actors.launcher import Launcher
 from actors.messages import (
     ExitKnown,
@@ -134,17 +135,35 @@ class K8sActor(ConveyorActor):
 
     # -- messages ------------------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        handlers: dict[type, Callable[[Any], None]] = {
-            PodSeen: self._pod_seen, RunJob: self._run, StopJob: self._stop_job,
-            Created: self._created, CreateFailed: self._create_failed,
-            LogDrained: self._log_drained, JobChecked: self._job_checked,
-            Deleted: self._deleted, Synced: self._synced, Tick: self._tick,
-        }
-        handler = handlers.get(type(message))
-        if handler is None:
-            return super().on_receive(message)
-        handler(message)
-        return None
+        if isinstance(message, K8sMessage):
+            self._handle(message)
+            return None
+        return super().on_receive(message)
+
+    def _handle(self, message: K8sMessage) -> None:
+        match message:
+            case PodSeen():
+                self._pod_seen(message)
+            case RunJob():
+                self._run(message)
+            case StopJob():
+                self._stop_job(message)
+            case Created():
+                self._created(message)
+            case CreateFailed():
+                self._create_failed(message)
+            case LogDrained():
+                self._log_drained(message)
+            case JobChecked():
+                self._job_checked(message)
+            case Deleted():
+                self._deleted(message)
+            case Synced():
+                self._synced(message)
+            case Tick():
+                self._tick(message)
+            case _:
+                assert_never(message)
 
     def _run(self, run: RunJob) -> None:
         existing = self.trackers.get(run.name)

@@ -2,7 +2,7 @@
 
 - Trusted (``conveyor run``, or ``CONVEYOR_LOCAL_TRUSTED=1`` on ``serve``): jobs run as
   the server's user without a sandbox — one person's own jobs on their own machine.
-- Otherwise every job runs in the sandbox (actors/sandbox.py).
+- Otherwise every job runs in the sandbox (actors/backends/local/sandbox.py).
 - When the sandbox cannot be set up here (no bwrap, no privileges), an unsandboxed job
   could read the database and act as any user, so jobs run only while the server has a
   single user: with a second one, every job is refused with the reason.
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from actors.local_actor import Isolation, probe_isolation
+from actors.backends.local.actor import Isolation, probe_isolation
 from actors.messages import RunJob
 from store.users import user_count
 
