@@ -217,24 +217,22 @@ def live_rows(build: common_pb2.Build, width: int, height: int, now: float | Non
 # -- plain output ----------------------------------------------------------------------
 def plain_job_line(job: common_pb2.Job, now: float | None = None) -> str:
     """``job test (ubuntu): FAILED in 1.2s — step 'test' failed: exit code 1``."""
-    st = job_status(job)
-    text = f"job {job.key}: {st}"
-    took = duration(job, now) if st in TERMINAL else ""
-    if took:
-        text += f" in {took}"
-    if _reason_worth_showing(st, job.reason):
-        text += f" — {job.reason}"
-    return text
+    return _plain_line(f"job {job.key}", job_status(job), job, now)
 
 
 def plain_build_line(build: common_pb2.Build, now: float | None = None) -> str:
-    st = build_status(build)
-    text = f"build #{build.number} of {build.pipeline_name}: {st}"
-    took = duration(build, now) if st in TERMINAL else ""
+    return _plain_line(f"build #{build.number} of {build.pipeline_name}", build_status(build),
+                       build, now)
+
+
+def _plain_line(head: str, st: str, thing: common_pb2.Job | common_pb2.Build,
+                now: float | None) -> str:
+    text = f"{head}: {st}"
+    took = duration(thing, now) if st in TERMINAL else ""
     if took:
         text += f" in {took}"
-    if _reason_worth_showing(st, build.reason):
-        text += f" — {build.reason}"
+    if _reason_worth_showing(st, thing.reason):
+        text += f" — {thing.reason}"
     return text
 
 
