@@ -34,7 +34,10 @@ def main(url: str) -> dict[str, Any]:
     with ApiClient(Configuration(host=url)) as api:
         batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
         start = core.list_namespaced_pod(NS).metadata.resource_version
-        batch.create_namespaced_job(NS, job("smoke", "echo one; echo two; exit 3"))
+        # The pod waits first: the watch below replays from `start`, and the emulator here
+        # keeps only 8 events of history (to test 410 later), so a client slow to open
+        # its watch on a loaded machine must not find the pod's whole life compacted.
+        batch.create_namespaced_job(NS, job("smoke", "sleep 2; echo one; echo two; exit 3"))
         phases: list[str] = []
         w = watch.Watch()
         for ev in w.stream(core.list_namespaced_pod, NS, label_selector="job-name=smoke",
