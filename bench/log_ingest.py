@@ -67,7 +67,7 @@ def _rss_mib() -> float:
 def _engine(tmp: Path, cap: int) -> Iterator[Any]:
     from rpc.client import connect
     from runtime import Config, Runtime
-    from support.harness import Engine
+    from support.harness import Engine, issue_admin_token
 
     env = {"CONVEYOR_MAX_JOB_LOG_BYTES": str(cap or 1 << 50)}
     cfg = Config.from_env(env=env, role="all", listen="127.0.0.1:0",
@@ -76,7 +76,7 @@ def _engine(tmp: Path, cap: int) -> Iterator[Any]:
     runtime = Runtime(cfg)
     try:
         runtime.start()
-        with connect(runtime.address, runtime.issue_local_token()) as client:
+        with connect(runtime.address, issue_admin_token()) as client:
             yield Engine(runtime, client, tmp)
     finally:
         runtime.stop()

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, cast
 
 import grpc
@@ -302,14 +301,6 @@ class Runtime:
         if self.deadline is None:
             return max(floor, self.config.drain_s)
         return max(floor, self.deadline - time.monotonic())
-
-    def issue_local_token(self, user: str = "local", ttl_s: float = 24 * 3600) -> str:
-        """A fresh token of the instance admin ``user`` (created if missing), for
-        in-process clients of an embedded runtime (`conveyor run`, tests)."""
-        secret = tokens.new_token()
-        store.bootstrap_admin(user, tokens.token_hash(secret), token_name="embedded",
-                              force=True, expires_at=store.utcnow() + timedelta(seconds=ttl_s))
-        return secret
 
     # -- stop ------------------------------------------------------------------------
     def request_stop(self) -> None:

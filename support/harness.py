@@ -9,13 +9,26 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import store
 from actors.backends import Backend
 from conveyor.v1 import common_pb2, pipeline_pb2
+from rpc import tokens
 from rpc.client import Client, connect
 from runtime import Config, Runtime
+
+
+def issue_admin_token(user: str = "local", ttl_s: float = 24 * 3600) -> str:
+    """A fresh token of the instance admin ``user`` (created if missing) in the open
+    store, for tests' and benches' in-process clients. The product never makes one:
+    `conveyor run` signs in as a plain user (cli/run_store.py)."""
+    secret = tokens.new_token()
+    store.bootstrap_admin(user, tokens.token_hash(secret), token_name="embedded",
+                          force=True, expires_at=store.utcnow() + timedelta(seconds=ttl_s))
+    return secret
 
 BUILD_STATUS = {v: k.removeprefix("BUILD_STATUS_") for k, v in common_pb2.BuildStatus.items()}
 JOB_STATUS = {v: k.removeprefix("JOB_STATUS_") for k, v in common_pb2.JobStatus.items()}
@@ -115,7 +128,7 @@ def engine(tmp_path: Path, job_backend: Backend | None = None, **config: Any) ->
     runtime = Runtime(cfg, job_backend)
     try:
         runtime.start()
-        with connect(runtime.address, runtime.issue_local_token()) as client:
+        with connect(runtime.address, issue_admin_token()) as client:
             yield Engine(runtime, client, tmp_path)
     finally:
         runtime.stop()

@@ -11,6 +11,7 @@ from conveyor.v1 import common_pb2
 from conveyor.v1 import pipeline_pb2 as pb
 from rpc.client import Client, connect
 from runtime import Config, Runtime
+from support.harness import issue_admin_token
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def client(tmp_path: Path) -> Iterator[Client]:
     ))
     try:
         runtime.start()
-        with connect(runtime.address, runtime.issue_local_token()) as made:
+        with connect(runtime.address, issue_admin_token()) as made:
             yield made
     finally:
         runtime.stop()

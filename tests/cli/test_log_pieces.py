@@ -9,7 +9,7 @@ import pytest
 
 from cli.build_cmd import logs_main, status_main
 from cli.view import CONTINUED_MARK
-from support.harness import Engine, engine
+from support.harness import Engine, engine, issue_admin_token
 
 WIDE = """
 jobs:
@@ -20,7 +20,7 @@ jobs:
 
 
 def _cli(eng: Engine, main: object, *args: str) -> None:
-    token = eng.runtime.issue_local_token()
+    token = issue_admin_token()
     assert callable(main)
     assert main([*args, "--addr", eng.runtime.address, "--token", token]) == 0
 

@@ -12,7 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rpc.client import connect
 from runtime import Config, Runtime, executor_channel
-from support.harness import Engine
+from support.harness import Engine, issue_admin_token
 
 
 def _free_port() -> int:
@@ -33,7 +33,7 @@ def test_a_dns_target_with_round_robin_reaches_the_executor(tmp_path: Path) -> N
     runtime = Runtime(config)
     try:
         runtime.start()
-        with connect(runtime.address, runtime.issue_local_token()) as client:
+        with connect(runtime.address, issue_admin_token()) as client:
             result = Engine(runtime, client, tmp_path).run(
                 "jobs:\n  a: {steps: [{run: 'echo via dns'}]}\n")
     finally:
